@@ -1,0 +1,209 @@
+//! A stateful stand-in for `api.weixin.qq.com`: the plugin-management endpoints (`/wxa/plugin`, `/wxa/devplugin`) and
+//! the token endpoints (`/cgi-bin/stable_token`, `/cgi-bin/token`), answering as WeChat does (HTTP 200, WeChat's JSON,
+//! a ` rid: …` suffix on every errmsg).
+//!
+//! Use it three ways:
+//! - from Rust tests: [`Emulator::start`] serves the built-in state on an ephemeral loopback port on a thread of its
+//!   own (so it works from sync and async tests alike); script it, move its clock, read its log and counters;
+//! - behind `wxpm invoke`, as the default when no credentials are configured;
+//! - standalone: `wxpm emulator --port 8088 [--state FILE]`, driven by plain HTTP, with a control endpoint under
+//!   `/__emulator/` answered only to loopback peers (`GET state|requests|counters`, `POST faults|clock|invalidate|reset`,
+//!   `DELETE faults`).
+//!
+//! The Lambda binary never references this module: it is compiled only with the `emulator` feature, and a test checks
+//! that the binary holds none of it.
+//!
+//! # Where WeChat's documents disagree or are silent, the emulator chooses
+//! - **89044 / 89244** for unbinding a plugin the mini program has not added: the emulator answers **89244** (the
+//!   third-party platform page); WeChat's mini-program pages say 89044. Clients must accept both.
+//! - **`reason` with `apply`** is accepted and kept; it is what the plugin owner sees as the application's `reason` in
+//!   `dev_apply_list`. **`reason` with `dev_refuse`** is optional and kept as the refusal reason, shown in the
+//!   undocumented `reason` field of each `list` item.
+//! - **`appid` on `dev_refuse` / `dev_delete`**: documented only for `dev_agree`; the emulator needs it for all three
+//!   (without it no application is named) and answers 89242 when it is missing.
+//! - **Who may call `/wxa/devplugin`**: WeChat issues it the plugin's own token. The emulator also accepts the token of
+//!   the account that develops exactly one plugin, so the README's one set of demo credentials shows both sides.
+//! - **Missing or wrongly typed fields, unknown actions**: 47001 `data format error` with a `hint: [...]` naming the
+//!   field.
+//! - **Re-applying** after a refusal or a timeout starts a new pending application; applying while pending or
+//!   approved answers 89237.
+//! - **Timeouts**: a pending application becomes status 4 after `settings.pending_timeout_secs` (7 days).
+//! - **Superseded classic tokens** die 5 minutes after the next `/cgi-bin/token` call with 40001 ("not latest");
+//!   tokens past their `expires_in` answer 42001; a token of the wrong shape answers 40014.
+//! - **`force_refresh` limits** (20 a day, 30 s apart) count over a rolling 24 h; breaking them answers 45009 / 45011.
+//! - **`update`** (quick update) answers 89256 to every plain mini-program token, as WeChat does; only a third-party
+//!   authorizer token (a later feature) gets past that check.
+
+mod server;
+mod tokens;
+mod world;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::watch;
+
+pub use server::{Fault, LoggedRequest};
+pub use tokens::{Issued, Kind as TokenKind, Record as TokenRecord, OVERLAP_SECS};
+pub use world::{Account, Application, Category, PluginInfo, Settings, Status, World};
+
+use server::{lock, Shared, State};
+
+/// The demo mini program whose credentials the README and `wxpm invoke` use.
+pub const DEMO_APPID: &str = "wxdemo0000000001";
+/// Its secret. Not a real secret: it exists only in the emulator's built-in state.
+pub const DEMO_SECRET: &str = "demo-secret-0123456789abcdef0123";
+/// The plugin the demo mini program develops.
+pub const DEMO_PLUGIN: &str = "wxplugin00000001";
+
+/// A running emulator. Dropping it stops the server.
+pub struct Emulator {
+    addr: SocketAddr,
+    base_url: String,
+    shared: Shared,
+    stop: watch::Sender<bool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Emulator {
+    /// The built-in state on an ephemeral loopback port.
+    pub fn start() -> io::Result<Emulator> {
+        Emulator::start_with(World::builtin(), SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// `world` on `addr` (port 0 for an ephemeral one).
+    pub fn start_with(world: World, addr: SocketAddr) -> io::Result<Emulator> {
+        world.validate().map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let listener = std::net::TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let shared: Shared = Arc::new(Mutex::new(State::new(world)));
+        let (stop, stopped) = watch::channel(false);
+        let served = shared.clone();
+        let thread = std::thread::Builder::new().name("wechat-emulator".into()).spawn(move || {
+            runtime.block_on(async move {
+                match tokio::net::TcpListener::from_std(listener) {
+                    Ok(listener) => server::serve(listener, served, stopped).await,
+                    Err(e) => eprintln!("wechat emulator: cannot serve: {e}"),
+                }
+            })
+        })?;
+        let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
+        Ok(Emulator { base_url: format!("http://{host}:{}", addr.port()), addr, shared, stop, thread: Some(thread) })
+    }
+
+    /// Loads a state file written in the format of the built-in state (`src/emulator/default_world.json`).
+    pub fn load_world(path: &std::path::Path) -> io::Result<World> {
+        let text = std::fs::read_to_string(path)?;
+        serde_json::from_str(&text)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, to use as `WX_API_BASE`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The virtual time, in unix seconds.
+    pub fn now(&self) -> i64 {
+        lock(&self.shared).clock.now()
+    }
+
+    /// Moves the virtual clock forward.
+    pub fn advance(&self, by: Duration) {
+        lock(&self.shared).clock.advance(by.as_secs() as i64);
+    }
+
+    /// The next `times` requests to `path` (or to any path, with `"*"`) meet `fault`.
+    pub fn script(&self, path: &str, fault: Fault, times: usize) {
+        lock(&self.shared).script(path, fault, times);
+    }
+
+    pub fn clear_faults(&self) {
+        lock(&self.shared).faults.clear();
+    }
+
+    /// Every request received so far (the newest 100,000), control requests aside.
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        lock(&self.shared).log.iter().cloned().collect()
+    }
+
+    /// How many requests `path` has received.
+    pub fn count(&self, path: &str) -> u64 {
+        lock(&self.shared).counters.get(path).copied().unwrap_or(0)
+    }
+
+    /// Token-endpoint calls of both kinds.
+    pub fn token_calls(&self) -> u64 {
+        self.count("/cgi-bin/stable_token") + self.count("/cgi-bin/token")
+    }
+
+    /// Every access token issued so far.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        lock(&self.shared).tokens.issued().to_vec()
+    }
+
+    pub fn token_record(&self, token: &str) -> Option<TokenRecord> {
+        lock(&self.shared).tokens.record(token).cloned()
+    }
+
+    /// Makes every live token of `appid` answer 40001 from now on. Gives how many were live.
+    pub fn invalidate_tokens(&self, appid: &str) -> usize {
+        let mut state = lock(&self.shared);
+        let now = state.clock.now();
+        state.tokens.invalidate(appid, now)
+    }
+
+    /// The state now (pending applications past their time shown as timed out).
+    pub fn world(&self) -> World {
+        let mut state = lock(&self.shared);
+        let now = state.clock.now();
+        state.world.expire_pending(now);
+        state.world.clone()
+    }
+
+    /// Changes the state in place, e.g. to turn on an account's IP whitelist.
+    pub fn edit_world<R>(&self, edit: impl FnOnce(&mut World) -> R) -> R {
+        edit(&mut lock(&self.shared).world)
+    }
+
+    /// The status of `applicant`'s application for `plugin`, if there is one.
+    pub fn status(&self, plugin: &str, applicant: &str) -> Option<Status> {
+        self.world().applications.iter().find(|a| a.plugin == plugin && a.applicant == applicant).map(|a| a.status)
+    }
+
+    /// The dump served at `/__emulator/state`.
+    pub fn snapshot(&self) -> Value {
+        lock(&self.shared).snapshot()
+    }
+
+    /// Back to the starting state: tokens, log, counters, faults and clock too.
+    pub fn reset(&self) {
+        lock(&self.shared).reset();
+    }
+
+    /// Blocks until the server thread ends (it ends when the emulator is dropped or the process exits).
+    pub fn join(mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

@@ -1,0 +1,2 @@
+//! The WeChat client side.
+pub mod codes;
