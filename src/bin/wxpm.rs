@@ -1,5 +1,6 @@
 //! `wxpm`: the function's local face. `wxpm emulator` serves the WeChat emulator.
 
+use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -53,9 +54,15 @@ fn serve_emulator(addr: SocketAddr, state: Option<PathBuf>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("WeChat emulator listening on {}", emulator.base_url());
-    println!("demo mini program: WX_APPID={DEMO_APPID} WX_SECRET={DEMO_SECRET} (plugin it develops: {DEMO_PLUGIN})");
-    println!("control endpoint: {}/__emulator/state (loopback only); Ctrl-C stops", emulator.base_url());
+    // A closed stdout (a test that read only the first line) must not stop the server.
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "WeChat emulator listening on {}", emulator.base_url());
+    let _ = writeln!(
+        out,
+        "demo mini program: WX_APPID={DEMO_APPID} WX_SECRET={DEMO_SECRET} (plugin it develops: {DEMO_PLUGIN})"
+    );
+    let _ = writeln!(out, "control endpoint: {}/__emulator/state (loopback only); Ctrl-C stops", emulator.base_url());
+    let _ = out.flush();
     emulator.join();
     ExitCode::SUCCESS
 }

@@ -100,8 +100,10 @@ impl Emulator {
     /// Loads a state file written in the format of the built-in state (`src/emulator/default_world.json`).
     pub fn load_world(path: &std::path::Path) -> io::Result<World> {
         let text = std::fs::read_to_string(path)?;
-        serde_json::from_str(&text)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))
+        let parsed = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&text));
+        parsed.map_err(|e| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("{}: at {}: {}", path.display(), e.path(), e.inner()))
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
