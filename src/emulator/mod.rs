@@ -25,6 +25,8 @@
 //!   the account that develops exactly one plugin, so the README's one set of demo credentials shows both sides.
 //! - **Missing or wrongly typed fields, unknown actions**: 47001 `data format error` with a `hint: [...]` naming the
 //!   field.
+//! - **Unbinding** removes an approved, refused or timed-out plugin (the platform page: "包括已通过和已拒绝"); a
+//!   pending one answers 89243 and one never applied for answers 89244.
 //! - **Re-applying** after a refusal or a timeout starts a new pending application; applying while pending or
 //!   approved answers 89237.
 //! - **Timeouts**: a pending application becomes status 4 after `settings.pending_timeout_secs` (7 days).
@@ -32,7 +34,10 @@
 //!   tokens past their `expires_in` answer 42001; a token of the wrong shape answers 40014.
 //! - **`force_refresh` limits** (20 a day, 30 s apart) count over a rolling 24 h; breaking them answers 45009 / 45011.
 //! - **`update`** (quick update) answers 89256 to every plain mini-program token, as WeChat does; only a third-party
-//!   authorizer token (a later feature) gets past that check.
+//!   authorizer token gets past that check (tests mint one with [`Emulator::authorizer_token`] until the platform
+//!   endpoints exist). Then: the plugin must be approved (else 89244), the version listed in the plugin's
+//!   `quick_update_versions` (else 89257), and no gray release in progress (else 89258).
+//! - **`force_refresh`** revokes every live stable token of the appid, the one still in its overlap included.
 
 mod server;
 mod tokens;
@@ -122,7 +127,8 @@ impl Emulator {
 
     /// Moves the virtual clock forward.
     pub fn advance(&self, by: Duration) {
-        lock(&self.shared).clock.advance(by.as_secs() as i64);
+        let secs = i64::try_from(by.as_secs()).unwrap_or(i64::MAX);
+        lock(&self.shared).clock.advance(secs).expect("a Duration is never negative");
     }
 
     /// The next `times` requests to `path` (or to any path, with `"*"`) meet `fault`.
@@ -158,6 +164,14 @@ impl Emulator {
         lock(&self.shared).tokens.record(token).cloned()
     }
 
+    /// A token for `appid` as a third-party platform's authorizer token would be: the only kind `update` (quick
+    /// update) accepts. Until the platform endpoints exist, tests mint one here.
+    pub fn authorizer_token(&self, appid: &str) -> String {
+        let mut state = lock(&self.shared);
+        let (now, ttl) = (state.clock.now(), state.world.settings.token_ttl_secs);
+        state.tokens.mint_authorizer(appid, now, ttl)
+    }
+
     /// Makes every live token of `appid` answer 40001 from now on. Gives how many were live.
     pub fn invalidate_tokens(&self, appid: &str) -> usize {
         let mut state = lock(&self.shared);
@@ -173,7 +187,8 @@ impl Emulator {
         state.world.clone()
     }
 
-    /// Changes the state in place, e.g. to turn on an account's IP whitelist.
+    /// Changes the state in place, e.g. to turn on an account's IP whitelist. `edit` must not call back into the
+    /// emulator (the state is locked while it runs).
     pub fn edit_world<R>(&self, edit: impl FnOnce(&mut World) -> R) -> R {
         edit(&mut lock(&self.shared).world)
     }
@@ -193,7 +208,7 @@ impl Emulator {
         lock(&self.shared).reset();
     }
 
-    /// Blocks until the server thread ends (it ends when the emulator is dropped or the process exits).
+    /// Serves until the process ends (for the standalone CLI; a test wants to drop the emulator instead).
     pub fn join(mut self) {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();

@@ -84,8 +84,13 @@ impl Clock {
         self.start_unix + self.started.elapsed().as_secs() as i64 + self.advanced
     }
 
-    pub(crate) fn advance(&mut self, secs: i64) {
-        self.advanced += secs.max(0);
+    /// Time only moves forward: a negative move is refused.
+    pub(crate) fn advance(&mut self, secs: i64) -> Result<(), String> {
+        if secs < 0 {
+            return Err(format!("the clock only moves forward, not by {secs} s"));
+        }
+        self.advanced += secs;
+        Ok(())
     }
 }
 
@@ -194,7 +199,11 @@ async fn handle(shared: Shared, peer: SocketAddr, req: Request<Incoming>) -> Res
         Err(_) => return Ok(plain(StatusCode::PAYLOAD_TOO_LARGE, "text/html", "<html><body>413</body></html>")),
     };
     if path.starts_with("/__emulator/") {
-        return Ok(if peer.ip().is_loopback() { control(&shared, &method, &path, &body) } else { not_found() });
+        return Ok(if peer.ip().to_canonical().is_loopback() {
+            control(&shared, &method, &path, &body)
+        } else {
+            not_found()
+        });
     }
 
     let fault = {
@@ -398,9 +407,9 @@ fn control(shared: &Shared, method: &Method, path: &str, body: &[u8]) -> Reply {
             state.faults.clear();
             Ok(json_reply(json!({ "cleared": true }), "application/json"))
         }
-        (&Method::POST, "/clock") => parse::<AdvanceOrder>(body).map(|o| {
-            state.clock.advance(o.seconds);
-            json_reply(json!({ "now": state.clock.now() }), "application/json")
+        (&Method::POST, "/clock") => parse::<AdvanceOrder>(body).and_then(|o| {
+            state.clock.advance(o.seconds)?;
+            Ok(json_reply(json!({ "now": state.clock.now() }), "application/json"))
         }),
         (&Method::POST, "/invalidate") => parse::<InvalidateOrder>(body).map(|o| {
             let now = state.clock.now();

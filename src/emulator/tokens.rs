@@ -19,12 +19,14 @@ const DAY_SECS: i64 = 86_400;
 pub enum Kind {
     Stable,
     Classic,
+    Authorizer,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Record {
     pub appid: String,
     pub kind: Kind,
+    pub caller: Caller,
     pub issued_at: i64,
     pub expires_at: i64,
     /// When the token stopped working before its expiry (force refresh, a newer classic token, a test's order).
@@ -72,12 +74,13 @@ impl Windows {
 
 impl Tokens {
     fn mint(&mut self, appid: &str, kind: Kind, now: i64, ttl: i64) -> String {
+        let caller = if kind == Kind::Authorizer { Caller::Authorizer } else { Caller::Plain };
         self.serial += 1;
         // Shaped like WeChat's: a short numeric prefix, then opaque characters.
         let value = format!("{}_{}", 80 + self.serial % 20, Alphanumeric.sample_string(&mut rand::rng(), 126));
         self.records.insert(
             value.clone(),
-            Record { appid: appid.to_owned(), kind, issued_at: now, expires_at: now + ttl, revoked_at: None },
+            Record { appid: appid.to_owned(), kind, caller, issued_at: now, expires_at: now + ttl, revoked_at: None },
         );
         self.issued.push(value.clone());
         value
@@ -112,7 +115,8 @@ impl Tokens {
                 return Err(WxError::hinted(codes::MINUTE_QUOTA, "force_refresh calls must be 30 s apart"));
             }
             log.push(now);
-            if let Some(old) = self.stable_current.get(appid).and_then(|v| self.records.get_mut(v)) {
+            // Every earlier stable token dies, the one still in its overlap too.
+            for old in self.records.values_mut().filter(|r| r.appid == appid && r.kind == Kind::Stable) {
                 old.revoked_at.get_or_insert(now);
             }
         } else if let Some(current) = self.stable_current.get(appid) {
@@ -162,7 +166,11 @@ impl Tokens {
         if record.expires_at <= now {
             return Err(WxError::new(codes::ACCESS_TOKEN_EXPIRED));
         }
-        Ok((record.appid.clone(), Caller::Plain))
+        Ok((record.appid.clone(), record.caller))
+    }
+
+    pub fn mint_authorizer(&mut self, appid: &str, now: i64, ttl: i64) -> String {
+        self.mint(appid, Kind::Authorizer, now, ttl)
     }
 
     /// Makes every live token of `appid` fail with 40001 from now on, as when another party force-refreshes.
