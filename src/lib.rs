@@ -1,5 +1,153 @@
 //! WeChat mini-program plugin management (`cloud.openapi.pluginManager.*`) as an AWS Lambda function.
+//!
+//! One request flows one way: the event ([`operation`]) → a token ([`token`]) → WeChat ([`wechat`]) → the result, or
+//! one [`Error`]. The Lambda binary and `wxpm invoke` both call [`App::invoke`].
 
+pub mod case;
+pub mod config;
 #[cfg(feature = "emulator")]
 pub mod emulator;
+pub mod error;
+pub mod logging;
+pub mod operation;
+pub mod token;
 pub mod wechat;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub use config::Config;
+pub use error::Error;
+use error::Failure;
+pub use operation::Operation;
+use token::{MemoryStore, TokenProvider};
+use wechat::codes::{self, Class};
+use wechat::{errcode, errmsg, Answer, WeChatClient};
+
+/// The pause before the one retry of a read that WeChat answered with `-1`.
+const BUSY_BACKOFF: Duration = Duration::from_millis(100);
+
+/// What one container holds across invocations: the HTTP client and the token provider.
+pub struct App {
+    client: WeChatClient,
+    tokens: TokenProvider,
+}
+
+impl App {
+    pub fn new(config: &Config) -> Result<App, Error> {
+        let client = WeChatClient::new(&config.api_base).map_err(Error::Config)?;
+        let store = match config.token_cache {
+            config::TokenCache::Memory => Arc::new(MemoryStore::default()),
+        };
+        Ok(App { client, tokens: TokenProvider::new(config, store) })
+    }
+
+    pub fn from_env() -> Result<App, Error> {
+        App::new(&Config::from_env()?)
+    }
+
+    /// How many times this container has called a token endpoint.
+    pub fn token_fetches(&self) -> u64 {
+        self.tokens.fetches()
+    }
+
+    /// One invocation, logged: the event in, the result or the error out.
+    pub async fn invoke(&self, event: &Value, deadline: Instant, request_id: &str) -> Result<Value, Error> {
+        let started = Instant::now();
+        let operation = Operation::from_event(event);
+        // The event's own action, even when it is not one we know (JSON logs escape whatever it holds).
+        let action = event.get("action").and_then(Value::as_str).unwrap_or_default();
+        let result = match operation {
+            Ok(op) => self.execute(&op, deadline).await,
+            Err(e) => Err(e),
+        };
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        match &result {
+            Ok(_) => tracing::info!(request_id, action, err_code = 0, latency_ms, "invocation"),
+            Err(e) => tracing::warn!(
+                request_id,
+                action,
+                err_code = e.err_code(),
+                error_type = e.kind(),
+                latency_ms,
+                err_msg = %e,
+                "invocation"
+            ),
+        }
+        result
+    }
+
+    /// Sends `op` to WeChat and reads the answer. Retries only what cannot have changed anything twice: a call
+    /// refused for its token (once, after a refresh), a connection that was never made (once), and a read answered
+    /// with `-1` (once).
+    pub async fn execute(&self, op: &Operation, deadline: Instant) -> Result<Value, Error> {
+        let body = op.body();
+        let (mut refreshed, mut reconnected, mut busy_retried) = (false, false, false);
+        loop {
+            let token = self.tokens.token(&self.client, deadline).await.map_err(|e| e.for_method(op.method()))?;
+            let answer = match self.client.call(op.path(), &token, &body, deadline).await {
+                Ok(answer) => answer,
+                Err(Failure::NotSent(_)) if !reconnected => {
+                    reconnected = true;
+                    continue;
+                }
+                Err(failure) => return Err(Error::Upstream { method: op.method(), failure }),
+            };
+            let code = errcode(&answer);
+            match codes::class(code) {
+                Class::Ok => return Ok(success(op.method(), answer)),
+                Class::StaleToken if !refreshed && self.tokens.can_refresh() => {
+                    refreshed = true;
+                    tracing::info!(err_code = code, "token refused by WeChat; fetching another and retrying once");
+                    self.tokens.invalidate(&token).await;
+                }
+                Class::Busy if op.is_read_only() && !busy_retried && time_for(BUSY_BACKOFF, deadline) => {
+                    busy_retried = true;
+                    tokio::time::sleep(BUSY_BACKOFF).await;
+                }
+                _ => return Err(Error::WxApi { method: op.method(), errcode: code, errmsg: errmsg(&answer) }),
+            }
+        }
+    }
+}
+
+/// Whether a pause of `pause` still leaves time for another exchange.
+fn time_for(pause: Duration, deadline: Instant) -> bool {
+    wechat::client::time_left(deadline).is_some_and(|left| left > pause * 2)
+}
+
+/// wx-server-sdk's result: WeChat's fields without errcode/errmsg, keys in camelCase, then errMsg and errCode.
+pub fn success(method: &str, mut answer: Answer) -> Value {
+    answer.shift_remove("errcode");
+    answer.shift_remove("errmsg");
+    let mut result = case::convert_map(answer, case::snake_to_camel);
+    result.insert("errMsg".into(), json!(format!("openapi.pluginManager.{method}:ok")));
+    result.insert("errCode".into(), json!(0));
+    Value::Object(result)
+}
+
+/// The `Instant` of a Lambda deadline given in unix milliseconds.
+pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Instant {
+    let now_ms = token::now_ms();
+    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+}
+
+/// A cold start that cannot serve: says why in the log and to the Lambda Runtime API (so the init error carries the
+/// kind and the message), within two seconds.
+pub async fn init_failed(error: &Error) {
+    tracing::error!(error_type = error.kind(), err_code = error.err_code(), err_msg = %error, "cold start failed");
+    let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") else { return };
+    let body = json!({ "errorType": error.kind(), "errorMessage": error.to_json().to_string() });
+    let Ok(client) = reqwest::Client::builder().timeout(Duration::from_secs(2)).build() else { return };
+    let sent = client
+        .post(format!("http://{api}/2018-06-01/runtime/init/error"))
+        .header("Lambda-Runtime-Function-Error-Type", error.kind())
+        .json(&body)
+        .send()
+        .await;
+    if let Err(e) = sent {
+        tracing::error!(error = %e.without_url(), "could not report the init error to the Runtime API");
+    }
+}

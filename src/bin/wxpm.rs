@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
 use wx_plugin_manager::emulator::{Emulator, World, DEMO_APPID, DEMO_PLUGIN, DEMO_SECRET};
+use wx_plugin_manager::{logging, App, Config, Error};
 
 #[derive(Parser)]
 #[command(name = "wxpm", version, about = "WeChat mini-program plugin management, locally")]
@@ -17,6 +21,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the function on an event (a JSON file, or - for stdin) and print the result or the error.
+    ///
+    /// With neither WX_APPID nor WX_ACCESS_TOKEN set, the embedded WeChat emulator answers, as the demo mini program.
+    Invoke {
+        /// The event file, or - to read standard input.
+        event: PathBuf,
+        /// Send WeChat calls here instead (e.g. a standalone `wxpm emulator`); the demo credentials are used unless
+        /// WX_APPID or WX_ACCESS_TOKEN is set.
+        #[arg(long)]
+        api_base: Option<String>,
+        /// The invocation's time limit in seconds, as the function's Lambda timeout.
+        #[arg(long, default_value_t = 10.0)]
+        timeout: f64,
+    },
     /// Serve the WeChat emulator (plugin and token endpoints) until interrupted.
     Emulator {
         #[arg(long, default_value_t = 8088)]
@@ -32,6 +50,7 @@ enum Command {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Invoke { event, api_base, timeout } => invoke(&event, api_base, timeout),
         Command::Emulator { port, host, state } => serve_emulator(SocketAddr::new(host, port), state),
     }
 }
@@ -65,4 +84,72 @@ fn serve_emulator(addr: SocketAddr, state: Option<PathBuf>) -> ExitCode {
     let _ = out.flush();
     emulator.join();
     ExitCode::SUCCESS
+}
+
+fn invoke(path: &std::path::Path, api_base: Option<String>, timeout: f64) -> ExitCode {
+    logging::init(logging::Target::Stderr);
+    let Some(limit) = Duration::try_from_secs_f64(timeout).ok().filter(|d| !d.is_zero()) else {
+        eprintln!("wxpm invoke: --timeout must be a positive number of seconds");
+        return ExitCode::from(2);
+    };
+    let event = match read_event(path) {
+        Ok(event) => event,
+        Err(e) => return report(Err(e)),
+    };
+    let own = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let configured = own("WX_APPID").is_some() || own("WX_ACCESS_TOKEN").is_some();
+    // Without credentials, the demo mini program: on the embedded emulator, or on --api-base.
+    let emulator = match (configured, &api_base) {
+        (false, None) => match Emulator::start() {
+            Ok(emulator) => {
+                eprintln!("wxpm: no WX_APPID set: using the embedded WeChat emulator at {}", emulator.base_url());
+                Some(emulator)
+            }
+            Err(e) => {
+                eprintln!("wxpm: cannot start the embedded WeChat emulator: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
+    let base = api_base.or_else(|| emulator.as_ref().map(|e| e.base_url().to_owned()));
+    let config = Config::from_lookup(|name| match name {
+        "WX_API_BASE" if base.is_some() => base.clone(),
+        "WX_APPID" if !configured => Some(DEMO_APPID.to_owned()),
+        "WX_SECRET" if !configured => Some(DEMO_SECRET.to_owned()),
+        _ => own(name),
+    });
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("wxpm: cannot start an async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let deadline = Instant::now() + limit;
+    let outcome = runtime.block_on(async {
+        let app = App::new(&config?)?;
+        app.invoke(&event, deadline, "local").await
+    });
+    report(outcome)
+}
+
+fn read_event(path: &std::path::Path) -> Result<Value, Error> {
+    let text =
+        if path.as_os_str() == "-" { std::io::read_to_string(std::io::stdin()) } else { std::fs::read_to_string(path) };
+    let text =
+        text.map_err(|e| Error::InvalidEvent { method: "", detail: format!("cannot read {}: {e}", path.display()) })?;
+    serde_json::from_str(&text)
+        .map_err(|e| Error::InvalidEvent { method: "", detail: format!("the event is not JSON: {e}") })
+}
+
+/// Prints the result, or the error as Lambda reports it, on stdout; fails the exit status on an error.
+fn report(outcome: Result<Value, Error>) -> ExitCode {
+    let (printed, code) = match outcome {
+        Ok(result) => (result, ExitCode::SUCCESS),
+        Err(e) => (json!({ "errorType": e.kind(), "errorMessage": e.to_json().to_string() }), ExitCode::FAILURE),
+    };
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "{}", serde_json::to_string_pretty(&printed).unwrap_or_default());
+    code
 }

@@ -1,2 +1,5 @@
-//! The WeChat client side.
+//! The WeChat client side: HTTP exchanges and the errcode table.
+pub mod client;
 pub mod codes;
+
+pub use client::{errcode, errmsg, Answer, WeChatClient};

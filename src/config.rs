@@ -1,0 +1,152 @@
+//! The environment, read once at cold start into a typed configuration.
+
+use secrecy::SecretString;
+
+use crate::error::Error;
+
+pub const DEFAULT_API_BASE: &str = "https://api.weixin.qq.com";
+
+/// Which WeChat endpoint issues access tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenEndpoint {
+    /// `POST /cgi-bin/stable_token`: one token shared by every caller, renewed by WeChat with an overlap.
+    Stable,
+    /// `GET /cgi-bin/token`: a new token on every call, the previous one dying 5 minutes later.
+    Classic,
+}
+
+/// Where access tokens are cached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenCache {
+    /// In the container's memory.
+    Memory,
+}
+
+#[derive(Debug)]
+pub enum Credentials {
+    /// The mini program's appid and secret: tokens are fetched and refreshed.
+    App { appid: String, secret: SecretString },
+    /// A token from elsewhere, used as it is.
+    Fixed { token: SecretString },
+}
+
+#[derive(Debug)]
+pub struct Config {
+    pub credentials: Credentials,
+    /// Without a trailing slash.
+    pub api_base: String,
+    pub token_endpoint: TokenEndpoint,
+    pub token_cache: TokenCache,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, Error> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup` (the environment, or a test's map). Empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let bad = |why: String| Error::Config(why);
+
+        let credentials = match (get("WX_ACCESS_TOKEN"), get("WX_APPID"), get("WX_SECRET")) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                return Err(bad("set either WX_ACCESS_TOKEN or WX_APPID and WX_SECRET, not both".into()))
+            }
+            (Some(token), None, None) => Credentials::Fixed { token: token.into() },
+            (None, Some(appid), Some(secret)) => Credentials::App { appid, secret: secret.into() },
+            (None, Some(_), None) => return Err(bad("WX_SECRET is not set (the mini program's AppSecret)".into())),
+            (None, None, Some(_)) => return Err(bad("WX_APPID is not set (the mini program's AppID)".into())),
+            (None, None, None) => {
+                return Err(bad(
+                    "WX_APPID and WX_SECRET are not set (or set WX_ACCESS_TOKEN to use a token as it is)".into()
+                ))
+            }
+        };
+
+        let api_base = get("WX_API_BASE").unwrap_or_else(|| DEFAULT_API_BASE.to_owned());
+        let parsed =
+            reqwest::Url::parse(&api_base).map_err(|e| bad(format!("WX_API_BASE {api_base:?} is not a URL: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.query().is_some() || parsed.host().is_none() {
+            return Err(bad(format!("WX_API_BASE {api_base:?} must be an http(s) URL without a query")));
+        }
+        let api_base = api_base.trim_end_matches('/').to_owned();
+
+        let token_endpoint = match get("WX_TOKEN_ENDPOINT").as_deref() {
+            None | Some("stable") => TokenEndpoint::Stable,
+            Some("classic") => TokenEndpoint::Classic,
+            Some(other) => return Err(bad(format!("WX_TOKEN_ENDPOINT {other:?} must be stable or classic"))),
+        };
+
+        let token_cache = match get("WX_TOKEN_CACHE").as_deref() {
+            None | Some("memory") => TokenCache::Memory,
+            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+                return Err(bad(
+                    "WX_TOKEN_CACHE: a Redis token cache is not supported by this version; use memory".into()
+                ))
+            }
+            Some(other) => return Err(bad(format!("WX_TOKEN_CACHE {other:?} must be memory or a redis:// URL"))),
+        };
+
+        Ok(Config { credentials, api_base, token_endpoint, token_cache })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, Error> {
+        Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+    }
+
+    fn config_error(vars: &[(&str, &str)]) -> String {
+        match config(vars) {
+            Err(Error::Config(why)) => why,
+            other => panic!("expected a ConfigError, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_apply_when_only_credentials_are_set() {
+        let c = config(&[("WX_APPID", "wxa"), ("WX_SECRET", "s")]).unwrap();
+        assert_eq!(c.api_base, DEFAULT_API_BASE);
+        assert_eq!(c.token_endpoint, TokenEndpoint::Stable);
+        assert_eq!(c.token_cache, TokenCache::Memory);
+        assert!(
+            matches!(c.credentials, Credentials::App { ref appid, ref secret } if appid == "wxa" && secret.expose_secret() == "s")
+        );
+    }
+
+    #[test]
+    fn every_variable_is_read_and_checked() {
+        let c = config(&[
+            ("WX_ACCESS_TOKEN", "t"),
+            ("WX_API_BASE", "http://127.0.0.1:9/"),
+            ("WX_TOKEN_ENDPOINT", "classic"),
+        ])
+        .unwrap();
+        assert_eq!(c.api_base, "http://127.0.0.1:9");
+        assert_eq!(c.token_endpoint, TokenEndpoint::Classic);
+        assert!(matches!(c.credentials, Credentials::Fixed { .. }));
+        assert!(config_error(&[]).contains("WX_APPID and WX_SECRET are not set"));
+        assert!(config_error(&[("WX_APPID", "wxa")]).contains("WX_SECRET is not set"));
+        assert!(config_error(&[("WX_SECRET", "s")]).contains("WX_APPID is not set"));
+        assert!(config_error(&[("WX_APPID", "a"), ("WX_SECRET", " ")]).contains("WX_SECRET is not set"));
+        assert!(config_error(&[("WX_ACCESS_TOKEN", "t"), ("WX_APPID", "a")]).contains("not both"));
+        let creds = [("WX_APPID", "a"), ("WX_SECRET", "s")];
+        let with = |k, v| config_error(&[creds[0], creds[1], (k, v)]);
+        assert!(with("WX_TOKEN_ENDPOINT", "fast").contains("stable or classic"));
+        assert!(with("WX_API_BASE", "ftp://x").contains("http(s)"));
+        assert!(with("WX_API_BASE", "not a url").contains("not a URL"));
+        assert!(with("WX_TOKEN_CACHE", "disk").contains("memory or a redis"));
+        assert!(with("WX_TOKEN_CACHE", "redis://cache:6379").contains("not supported"));
+    }
+
+    #[test]
+    fn the_secret_never_shows_in_debug_output() {
+        let c = config(&[("WX_APPID", "wxa"), ("WX_SECRET", "hunter2-secret")]).unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

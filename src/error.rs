@@ -1,0 +1,178 @@
+//! The one error type: a stable kind (the Lambda `errorType`) and the `{errCode, errMsg}` that wx-server-sdk would
+//! throw, with WeChat's errcode and errmsg kept verbatim.
+
+use serde_json::json;
+
+/// wx-server-sdk's own codes for failures that are not WeChat's answer.
+pub mod sdk_codes {
+    /// The network failed ("resource system error").
+    pub const NETWORK: i64 = -501001;
+    /// WeChat did not answer in time ("resource server timeout").
+    pub const TIMEOUT: i64 = -501002;
+    /// The call's parameters are invalid.
+    pub const INVALID_PARAMETERS: i64 = -501007;
+    /// WeChat's answer is not JSON ("system error").
+    pub const SYSTEM: i64 = -601001;
+}
+
+/// How an exchange with WeChat failed, short of an answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// No connection could be made; nothing was sent.
+    NotSent(String),
+    /// The request went out, but the exchange broke off.
+    Network(String),
+    /// No answer before the deadline.
+    Timeout,
+    /// An HTTP status other than 200.
+    Status(u16),
+    /// An answer that is not a JSON object (an excerpt of it).
+    InvalidJson(String),
+}
+
+impl Failure {
+    fn code(&self) -> i64 {
+        match self {
+            Failure::NotSent(_) | Failure::Network(_) | Failure::Status(_) => sdk_codes::NETWORK,
+            Failure::Timeout => sdk_codes::TIMEOUT,
+            Failure::InvalidJson(_) => sdk_codes::SYSTEM,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::NotSent(why) | Failure::Network(why) => write!(f, "resource system error: {why}"),
+            Failure::Timeout => f.write_str("resource server timeout"),
+            Failure::Status(status) => write!(f, "resource system error: HTTP {status}"),
+            Failure::InvalidJson(body) => {
+                write!(f, "wechat server internal error, response body is invalid json: {body}")
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// WeChat answered the plugin call with an errcode other than 0.
+    #[error("{}", self.err_msg())]
+    WxApi { method: &'static str, errcode: i64, errmsg: String },
+    /// The event is not a valid call; nothing was sent to WeChat.
+    #[error("{}", self.err_msg())]
+    InvalidEvent { method: &'static str, detail: String },
+    /// No access token could be had: WeChat's token endpoint refused, or could not be reached.
+    #[error("{}", self.err_msg())]
+    Token { method: &'static str, errcode: i64, errmsg: String },
+    /// The plugin call got no usable answer.
+    #[error("{}", self.err_msg())]
+    Upstream { method: &'static str, failure: Failure },
+    /// The function is not configured to run.
+    #[error("{}", self.err_msg())]
+    Config(String),
+}
+
+impl Error {
+    /// The stable `errorType`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::WxApi { .. } => "WxApiError",
+            Error::InvalidEvent { .. } => "InvalidEvent",
+            Error::Token { .. } => "TokenError",
+            Error::Upstream { .. } => "UpstreamError",
+            Error::Config(_) => "ConfigError",
+        }
+    }
+
+    pub fn err_code(&self) -> i64 {
+        match self {
+            Error::WxApi { errcode, .. } | Error::Token { errcode, .. } => *errcode,
+            Error::InvalidEvent { .. } => sdk_codes::INVALID_PARAMETERS,
+            Error::Upstream { failure, .. } => failure.code(),
+            Error::Config(_) => sdk_codes::SYSTEM,
+        }
+    }
+
+    pub fn err_msg(&self) -> String {
+        match self {
+            Error::WxApi { method, errmsg, .. } => format!("{}:fail {errmsg}", prefix(method)),
+            Error::InvalidEvent { method, detail } => format!("{}:fail invalid parameters: {detail}", prefix(method)),
+            Error::Token { method, errmsg, .. } => format!("{}:fail cannot get access_token: {errmsg}", prefix(method)),
+            Error::Upstream { method, failure } => format!("{}:fail {failure}", prefix(method)),
+            Error::Config(why) => format!("{}:fail configuration error: {why}", prefix("")),
+        }
+    }
+
+    /// `{"errCode":N,"errMsg":"…"}`: what wx-server-sdk throws.
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({ "errCode": self.err_code(), "errMsg": self.err_msg() })
+    }
+
+    /// The same error as seen from `method` (token and config failures are found before the method is known).
+    pub fn for_method(self, method: &'static str) -> Error {
+        match self {
+            Error::Token { errcode, errmsg, .. } => Error::Token { method, errcode, errmsg },
+            other => other,
+        }
+    }
+
+    /// A token-endpoint exchange that failed short of an answer.
+    pub fn token_failure(failure: Failure) -> Error {
+        Error::Token { method: "", errcode: failure.code(), errmsg: failure.to_string() }
+    }
+}
+
+fn prefix(method: &str) -> String {
+    if method.is_empty() {
+        "openapi.pluginManager".to_owned()
+    } else {
+        format!("openapi.pluginManager.{method}")
+    }
+}
+
+impl From<Error> for lambda_runtime::Diagnostic {
+    fn from(e: Error) -> Self {
+        lambda_runtime::Diagnostic { error_type: e.kind().to_owned(), error_message: e.to_json().to_string() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wechat_errors_keep_errcode_and_errmsg_verbatim() {
+        let e = Error::WxApi { method: "unbindPlugin", errcode: 89243, errmsg: "x rid: 1-2-3".into() };
+        assert_eq!(
+            e.to_json(),
+            json!({"errCode":89243,"errMsg":"openapi.pluginManager.unbindPlugin:fail x rid: 1-2-3"})
+        );
+        let d = lambda_runtime::Diagnostic::from(e);
+        assert_eq!(d.error_type, "WxApiError");
+        assert_eq!(
+            d.error_message,
+            r#"{"errCode":89243,"errMsg":"openapi.pluginManager.unbindPlugin:fail x rid: 1-2-3"}"#
+        );
+    }
+
+    #[test]
+    fn sdk_failures_use_wx_server_sdk_codes() {
+        let up = |failure| Error::Upstream { method: "getPluginList", failure };
+        assert_eq!(up(Failure::Timeout).err_code(), -501002);
+        assert_eq!(up(Failure::Network("reset".into())).err_code(), -501001);
+        assert_eq!(up(Failure::Status(502)).err_code(), -501001);
+        let bad = up(Failure::InvalidJson("<html>".into()));
+        assert_eq!(bad.err_code(), -601001);
+        assert_eq!(
+            bad.err_msg(),
+            "openapi.pluginManager.getPluginList:fail wechat server internal error, response body is invalid json: <html>"
+        );
+        let invalid = Error::InvalidEvent { method: "", detail: "missing field action".into() };
+        assert_eq!(
+            invalid.to_json(),
+            json!({"errCode":-501007,"errMsg":"openapi.pluginManager:fail invalid parameters: missing field action"})
+        );
+        let token = Error::token_failure(Failure::Timeout).for_method("applyPlugin");
+        assert_eq!((token.kind(), token.err_code()), ("TokenError", -501002));
+    }
+}

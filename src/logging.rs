@@ -1,0 +1,32 @@
+//! JSON logs, one object a line. Whatever `RUST_LOG` asks, the HTTP crates stay at `warn`: reqwest logs request URLs
+//! at `debug`, and ours carry `access_token` (and, on the classic endpoint, the secret).
+
+use tracing_subscriber::EnvFilter;
+
+const QUIET_HTTP: [&str; 5] = ["reqwest=warn", "hyper=warn", "hyper_util=warn", "h2=warn", "rustls=warn"];
+
+/// Where log lines go: Lambda reads stdout; `wxpm` keeps stdout for the result.
+#[derive(Debug, Clone, Copy)]
+pub enum Target {
+    Stdout,
+    Stderr,
+}
+
+pub fn init(target: Target) {
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    for directive in QUIET_HTTP {
+        filter = filter.add_directive(directive.parse().expect("static log directive"));
+    }
+    let builder = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_target(false)
+        .flatten_event(true);
+    // A second init (tests) keeps the first subscriber.
+    let _ = match target {
+        Target::Stdout => builder.with_writer(std::io::stdout).try_init(),
+        Target::Stderr => builder.with_writer(std::io::stderr).try_init(),
+    };
+}

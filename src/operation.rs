@@ -1,0 +1,342 @@
+//! What a caller can ask for: the eight plugin-management operations, validated from the cloud call's camelCase
+//! parameters before anything goes on the wire, and turned into WeChat's path and snake_case body.
+
+use serde_json::{json, Map, Value};
+
+use crate::error::Error;
+
+/// One validated request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operation {
+    Apply { plugin_appid: String, reason: Option<String> },
+    List,
+    Unbind { plugin_appid: String },
+    Update { plugin_appid: String, user_version: String },
+    DevApplyList { page: u32, num: u32 },
+    DevAgree { appid: String, reason: Option<String> },
+    DevRefuse { appid: Option<String>, reason: Option<String> },
+    DevDelete { appid: Option<String>, reason: Option<String> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A non-empty string.
+    Text,
+    /// An integer from 1 to 2^32-1.
+    Positive,
+}
+
+struct Field {
+    camel: &'static str,
+    snake: &'static str,
+    kind: Kind,
+    required: bool,
+}
+
+/// The action table: the one place that says, per action, the cloud method, WeChat's path, the fields and whether a
+/// repeat is harmless.
+struct Action {
+    name: &'static str,
+    method: &'static str,
+    path: &'static str,
+    fields: &'static [Field],
+    read_only: bool,
+    /// The operation from the checked field values, in `fields` order.
+    build: fn(&Values) -> Operation,
+}
+
+const PLUGIN_APPID: Field = Field { camel: "pluginAppid", snake: "plugin_appid", kind: Kind::Text, required: true };
+const REASON: Field = Field { camel: "reason", snake: "reason", kind: Kind::Text, required: false };
+const APPLICANT: Field = Field { camel: "appid", snake: "appid", kind: Kind::Text, required: false };
+
+const ACTIONS: &[Action] = &[
+    Action {
+        name: "apply",
+        method: "applyPlugin",
+        path: PLUGIN,
+        fields: &[PLUGIN_APPID, REASON],
+        read_only: false,
+        build: |v| Operation::Apply { plugin_appid: text(v, 0), reason: optional_text(v, 1) },
+    },
+    Action {
+        name: "list",
+        method: "getPluginList",
+        path: PLUGIN,
+        fields: &[],
+        read_only: true,
+        build: |_| Operation::List,
+    },
+    Action {
+        name: "unbind",
+        method: "unbindPlugin",
+        path: PLUGIN,
+        fields: &[PLUGIN_APPID],
+        read_only: false,
+        build: |v| Operation::Unbind { plugin_appid: text(v, 0) },
+    },
+    Action {
+        name: "update",
+        method: "applyPlugin",
+        path: PLUGIN,
+        fields: &[
+            PLUGIN_APPID,
+            Field { camel: "userVersion", snake: "user_version", kind: Kind::Text, required: true },
+        ],
+        read_only: false,
+        build: |v| Operation::Update { plugin_appid: text(v, 0), user_version: text(v, 1) },
+    },
+    Action {
+        name: "dev_apply_list",
+        method: "getPluginDevApplyList",
+        path: DEV_PLUGIN,
+        fields: &[
+            Field { camel: "page", snake: "page", kind: Kind::Positive, required: true },
+            Field { camel: "num", snake: "num", kind: Kind::Positive, required: true },
+        ],
+        read_only: true,
+        build: |v| Operation::DevApplyList { page: positive(v, 0), num: positive(v, 1) },
+    },
+    Action {
+        name: "dev_agree",
+        method: "setDevPluginApplyStatus",
+        path: DEV_PLUGIN,
+        fields: &[Field { required: true, ..APPLICANT }, REASON],
+        read_only: false,
+        build: |v| Operation::DevAgree { appid: text(v, 0), reason: optional_text(v, 1) },
+    },
+    Action {
+        name: "dev_refuse",
+        method: "setDevPluginApplyStatus",
+        path: DEV_PLUGIN,
+        fields: &[APPLICANT, REASON],
+        read_only: false,
+        build: |v| Operation::DevRefuse { appid: optional_text(v, 0), reason: optional_text(v, 1) },
+    },
+    Action {
+        name: "dev_delete",
+        method: "setDevPluginApplyStatus",
+        path: DEV_PLUGIN,
+        fields: &[APPLICANT, REASON],
+        read_only: false,
+        build: |v| Operation::DevDelete { appid: optional_text(v, 0), reason: optional_text(v, 1) },
+    },
+];
+
+const PLUGIN: &str = "/wxa/plugin";
+const DEV_PLUGIN: &str = "/wxa/devplugin";
+
+/// The `<method>` of errMsg when the action itself could not be read.
+pub const NO_METHOD: &str = "";
+
+fn action_named(name: &str) -> Option<&'static Action> {
+    ACTIONS.iter().find(|a| a.name == name)
+}
+
+impl Operation {
+    /// Reads a direct-invocation event. Anything doubtful is refused, naming the field.
+    pub fn from_event(event: &Value) -> Result<Operation, Error> {
+        let fail = |method: &'static str, detail: String| Error::InvalidEvent { method, detail };
+        let Value::Object(event) = event else {
+            return Err(fail(NO_METHOD, format!("the event must be a JSON object, not {}", type_name(event))));
+        };
+        let name = match event.get("action") {
+            Some(Value::String(name)) => name,
+            Some(other) => {
+                return Err(fail(NO_METHOD, format!("field action must be a string, not {}", type_name(other))))
+            }
+            None => return Err(fail(NO_METHOD, "missing field action".to_owned())),
+        };
+        let action = action_named(name).ok_or_else(|| {
+            let names: Vec<&str> = ACTIONS.iter().map(|a| a.name).collect();
+            let hint = suggestion(name, &names).map(|s| format!("; did you mean {s}?")).unwrap_or_default();
+            fail(NO_METHOD, format!("unknown action {name:?}{hint} (expected one of {})", names.join(", ")))
+        })?;
+        let values = read_fields(action, event).map_err(|detail| fail(action.method, detail))?;
+        Ok((action.build)(&values))
+    }
+
+    fn action(&self) -> &'static Action {
+        let name = match self {
+            Operation::Apply { .. } => "apply",
+            Operation::List => "list",
+            Operation::Unbind { .. } => "unbind",
+            Operation::Update { .. } => "update",
+            Operation::DevApplyList { .. } => "dev_apply_list",
+            Operation::DevAgree { .. } => "dev_agree",
+            Operation::DevRefuse { .. } => "dev_refuse",
+            Operation::DevDelete { .. } => "dev_delete",
+        };
+        action_named(name).expect("every operation is in the action table")
+    }
+
+    /// The event's `action`.
+    pub fn name(&self) -> &'static str {
+        self.action().name
+    }
+
+    /// The `openapi.pluginManager.<method>` this operation answers as.
+    pub fn method(&self) -> &'static str {
+        self.action().method
+    }
+
+    /// WeChat's path.
+    pub fn path(&self) -> &'static str {
+        self.action().path
+    }
+
+    /// Whether sending it twice is harmless (only then is a `-1` retried).
+    pub fn is_read_only(&self) -> bool {
+        self.action().read_only
+    }
+
+    /// WeChat's JSON body: the action and the snake_case fields.
+    pub fn body(&self) -> Value {
+        let mut body = Map::new();
+        body.insert("action".into(), json!(self.name()));
+        let mut put = |key: &str, value: Value| {
+            body.insert(key.to_owned(), value);
+        };
+        match self {
+            Operation::List => {}
+            Operation::Apply { plugin_appid, reason } => {
+                put("plugin_appid", json!(plugin_appid));
+                if let Some(r) = reason {
+                    put("reason", json!(r));
+                }
+            }
+            Operation::Unbind { plugin_appid } => put("plugin_appid", json!(plugin_appid)),
+            Operation::Update { plugin_appid, user_version } => {
+                put("plugin_appid", json!(plugin_appid));
+                put("user_version", json!(user_version));
+            }
+            Operation::DevApplyList { page, num } => {
+                put("page", json!(page));
+                put("num", json!(num));
+            }
+            Operation::DevAgree { appid, reason } => {
+                put("appid", json!(appid));
+                if let Some(r) = reason {
+                    put("reason", json!(r));
+                }
+            }
+            Operation::DevRefuse { appid, reason } | Operation::DevDelete { appid, reason } => {
+                if let Some(a) = appid {
+                    put("appid", json!(a));
+                }
+                if let Some(r) = reason {
+                    put("reason", json!(r));
+                }
+            }
+        }
+        Value::Object(body)
+    }
+}
+
+/// The checked values of an action's fields, in the table's order.
+type Values = Vec<Option<Value>>;
+
+fn read_fields(action: &Action, event: &Map<String, Value>) -> Result<Values, String> {
+    let mut values: Values = vec![None; action.fields.len()];
+    let mut spelled: Vec<&str> = vec![""; action.fields.len()];
+    for (key, value) in event {
+        if key == "action" {
+            continue;
+        }
+        let Some(i) = action.fields.iter().position(|f| f.camel == key || f.snake == key) else {
+            return Err(unknown_field(action, key));
+        };
+        let field = &action.fields[i];
+        if values[i].is_some() {
+            return Err(format!("fields {} and {} name the same parameter: give one", spelled[i], key));
+        }
+        check(field, key, value)?;
+        values[i] = Some(value.clone());
+        spelled[i] = key;
+    }
+    if let Some(missing) = action.fields.iter().zip(&values).find(|(f, v)| f.required && v.is_none()) {
+        return Err(format!("missing field {}", missing.0.camel));
+    }
+    Ok(values)
+}
+
+fn check(field: &Field, key: &str, value: &Value) -> Result<(), String> {
+    let ok = match field.kind {
+        Kind::Text => matches!(value, Value::String(s) if !s.is_empty()),
+        Kind::Positive => value.as_u64().is_some_and(|n| (1..=u64::from(u32::MAX)).contains(&n)),
+    };
+    if ok {
+        return Ok(());
+    }
+    let wanted = match field.kind {
+        Kind::Text => "a non-empty string",
+        Kind::Positive => "a positive integer",
+    };
+    Err(format!("field {key} must be {wanted}, not {}", describe(value)))
+}
+
+fn unknown_field(action: &Action, key: &str) -> String {
+    let mine: Vec<&str> = action.fields.iter().flat_map(|f| [f.camel, f.snake]).collect();
+    if let Some(s) = suggestion(key, &mine) {
+        return format!("unknown field {key}; did you mean {s}?");
+    }
+    if let Some(other) = ACTIONS.iter().find(|a| a.fields.iter().any(|f| f.camel == key || f.snake == key)) {
+        return format!("field {key} is not a parameter of action {} (it belongs to {})", action.name, other.name);
+    }
+    let accepted: Vec<&str> = action.fields.iter().map(|f| f.camel).collect();
+    match accepted.as_slice() {
+        [] => format!("unknown field {key}: action {} takes no parameters", action.name),
+        _ => format!("unknown field {key}: action {} takes {}", action.name, accepted.join(", ")),
+    }
+}
+
+/// The closest candidate when `key` looks like a slip of it: another case, or one or two letters off.
+fn suggestion<'a>(key: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let lower = key.to_ascii_lowercase();
+    let squash = |s: &str| s.to_ascii_lowercase().replace('_', "");
+    candidates
+        .iter()
+        .map(|c| {
+            let distance = if c.to_ascii_lowercase() == lower || squash(c) == squash(key) {
+                0
+            } else {
+                strsim::damerau_levenshtein(&lower, &c.to_ascii_lowercase())
+            };
+            (distance, *c)
+        })
+        .filter(|&(d, c)| d <= 2.min(c.len() / 3))
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, c)| c)
+}
+
+/// A required field's text; `read_fields` has checked that it is there.
+fn text(values: &Values, i: usize) -> String {
+    optional_text(values, i).unwrap_or_default()
+}
+
+fn optional_text(values: &Values, i: usize) -> Option<String> {
+    values[i].as_ref().and_then(Value::as_str).map(str::to_owned)
+}
+
+/// A required positive field; `read_fields` has checked that it fits.
+fn positive(values: &Values, i: usize) -> u32 {
+    values[i].as_ref().and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok()).unwrap_or_default()
+}
+
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn describe(value: &Value) -> String {
+    match value {
+        Value::String(s) if s.is_empty() => "an empty string".to_owned(),
+        Value::Number(n) => format!("{n}"),
+        other => type_name(other).to_owned(),
+    }
+}

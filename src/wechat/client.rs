@@ -1,0 +1,163 @@
+//! HTTP to WeChat: one `reqwest::Client` per container, every exchange bounded by the invocation's deadline, and
+//! errors that never carry the URL (ours carry `access_token` and, on the classic endpoint, the secret).
+
+use std::time::{Duration, Instant};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{json, Map, Value};
+
+use crate::error::Failure;
+
+/// Time kept back from the invocation's deadline to send the answer to Lambda.
+pub const DEADLINE_MARGIN: Duration = Duration::from_millis(250);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// WeChat's answers are small; a bigger one is broken and not read further.
+const MAX_ANSWER: usize = 1 << 20;
+const EXCERPT: usize = 200;
+
+/// A WeChat answer: a JSON object, errcode included if WeChat sent one.
+pub type Answer = Map<String, Value>;
+
+#[derive(Debug, Clone)]
+pub struct WeChatClient {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl WeChatClient {
+    pub fn new(base: &str) -> Result<WeChatClient, String> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .pool_idle_timeout(Duration::from_secs(50))
+            .tcp_keepalive(Duration::from_secs(30))
+            .tcp_nodelay(true)
+            .user_agent(concat!("wx-plugin-manager/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {}", e.without_url()))?;
+        Ok(WeChatClient { http, base: base.trim_end_matches('/').to_owned() })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// `POST {base}{path}?access_token=…` with a JSON body.
+    pub async fn call(
+        &self,
+        path: &str,
+        token: &SecretString,
+        body: &Value,
+        deadline: Instant,
+    ) -> Result<Answer, Failure> {
+        let request =
+            self.http.post(format!("{}{path}", self.base)).query(&[("access_token", token.expose_secret())]).json(body);
+        self.exchange(request, deadline).await
+    }
+
+    /// `POST /cgi-bin/stable_token`, never with `force_refresh`.
+    pub async fn stable_token(&self, appid: &str, secret: &SecretString, deadline: Instant) -> Result<Answer, Failure> {
+        let body = json!({
+            "grant_type": "client_credential",
+            "appid": appid,
+            "secret": secret.expose_secret(),
+            "force_refresh": false,
+        });
+        let request = self.http.post(format!("{}/cgi-bin/stable_token", self.base)).json(&body);
+        self.exchange(request, deadline).await
+    }
+
+    /// `GET /cgi-bin/token`.
+    pub async fn classic_token(
+        &self,
+        appid: &str,
+        secret: &SecretString,
+        deadline: Instant,
+    ) -> Result<Answer, Failure> {
+        let request = self.http.get(format!("{}/cgi-bin/token", self.base)).query(&[
+            ("grant_type", "client_credential"),
+            ("appid", appid),
+            ("secret", secret.expose_secret()),
+        ]);
+        self.exchange(request, deadline).await
+    }
+
+    async fn exchange(&self, request: reqwest::RequestBuilder, deadline: Instant) -> Result<Answer, Failure> {
+        let budget = time_left(deadline).ok_or(Failure::Timeout)?;
+        let request = request.timeout(budget);
+        let mut response = request.send().await.map_err(classify)?;
+        if response.status() != reqwest::StatusCode::OK {
+            return Err(Failure::Status(response.status().as_u16()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(classify)? {
+            if body.len() + chunk.len() > MAX_ANSWER {
+                return Err(Failure::InvalidJson(format!("(an answer over {MAX_ANSWER} bytes)")));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        // WeChat's JSON sometimes comes labelled text/plain: the label is not trusted either way.
+        match serde_json::from_slice(&body) {
+            Ok(Value::Object(answer)) => Ok(answer),
+            _ => Err(Failure::InvalidJson(excerpt(&body))),
+        }
+    }
+}
+
+/// What remains of the invocation for one exchange, or `None` when nothing does.
+pub fn time_left(deadline: Instant) -> Option<Duration> {
+    deadline.checked_duration_since(Instant::now())?.checked_sub(DEADLINE_MARGIN).filter(|d| !d.is_zero())
+}
+
+fn classify(e: reqwest::Error) -> Failure {
+    let e = e.without_url();
+    if e.is_timeout() {
+        return Failure::Timeout;
+    }
+    let why = chain(&e);
+    if e.is_connect() {
+        Failure::NotSent(why)
+    } else {
+        Failure::Network(why)
+    }
+}
+
+/// The error and its causes, one line. reqwest's own text carries no URL once `without_url` has run; the causes are
+/// hyper's and the OS's, which never see the query.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
+}
+
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    match text.char_indices().nth(EXCERPT) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.into_owned(),
+    }
+}
+
+/// WeChat's errcode in an answer: absent or null means success.
+pub fn errcode(answer: &Answer) -> i64 {
+    match answer.get("errcode") {
+        Some(Value::Number(n)) => n.as_i64().unwrap_or(i64::MIN),
+        Some(Value::String(s)) => s.trim().parse().unwrap_or(i64::MIN),
+        _ => 0,
+    }
+}
+
+/// WeChat's errmsg in an answer, verbatim.
+pub fn errmsg(answer: &Answer) -> String {
+    match answer.get("errmsg") {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    }
+}
