@@ -599,3 +599,124 @@ fn a_state_file_round_trips_and_bad_ones_are_refused_clearly() {
     let e = Emulator::start_with(orphan, "127.0.0.1:0".parse().unwrap()).err().unwrap().to_string();
     assert!(e.contains("unknown plugin p"), "{e}");
 }
+
+// ---------------------------------------------------------------- more transitions, quotas and faults on changes
+
+#[tokio::test]
+async fn quick_update_with_an_authorizer_token_checks_plugin_version_and_gray_release() {
+    let emu = Emulator::start().unwrap();
+    let t = emu.authorizer_token(DEMO_APPID);
+    let update = |plugin: &str, version: &str| json!({"action":"update","plugin_appid":plugin,"user_version":version});
+    assert_code(&call(&emu, "/wxa/plugin", &t, update(PAY, "1.0.0")).await, 89244);
+    assert_code(&call(&emu, "/wxa/plugin", &t, update(SHOP, "1.0.0")).await, 89244);
+    assert_code(&call(&emu, "/wxa/plugin", &t, update(CHAT, "9.9.9")).await, 89257);
+    emu.edit_world(|w| w.accounts.iter_mut().find(|a| a.appid == DEMO_APPID).unwrap().gray_release = true);
+    assert_code(&call(&emu, "/wxa/plugin", &t, update(CHAT, "3.1.0")).await, 89258);
+    emu.edit_world(|w| w.accounts.iter_mut().find(|a| a.appid == DEMO_APPID).unwrap().gray_release = false);
+    assert_code(&call(&emu, "/wxa/plugin", &t, update(CHAT, "3.1.0")).await, 0);
+    let chat = emu.world().applications.into_iter().find(|a| a.plugin == CHAT && a.applicant == DEMO_APPID).unwrap();
+    assert_eq!(chat.user_version.as_deref(), Some("3.1.0"));
+    assert_code(&call(&emu, "/wxa/plugin", &t, json!({"action":"update","plugin_appid":CHAT})).await, 47001);
+}
+
+#[tokio::test]
+async fn timed_out_and_unbound_plugins_can_be_applied_for_again() {
+    let emu = Emulator::start().unwrap();
+    let apply = |p: &str| json!({"action":"apply","plugin_appid":p});
+    assert_code(&as_app(&emu, DEMO_APPID, apply(FORM)).await, 0);
+    assert_eq!(emu.status(FORM, DEMO_APPID), Some(Status::Pending));
+    assert_code(&as_app(&emu, DEMO_APPID, json!({"action":"unbind","plugin_appid":CHAT})).await, 0);
+    assert_code(&as_app(&emu, DEMO_APPID, apply(CHAT)).await, 0);
+    assert_eq!(emu.status(CHAT, DEMO_APPID), Some(Status::Pending));
+    // A refusal without a reason is fine; the list then shows an empty reason.
+    let chat_token = token(&emu, CHAT).await;
+    assert_code(&call(&emu, "/wxa/devplugin", &chat_token, json!({"action":"dev_refuse","appid":DEMO_APPID})).await, 0);
+    let list = as_app(&emu, DEMO_APPID, json!({"action":"list"})).await;
+    let chat = list["plugin_list"].as_array().unwrap().iter().find(|p| p["appid"] == CHAT).unwrap().clone();
+    assert_eq!((chat["status"].as_u64(), chat["reason"].as_str()), (Some(3), Some("")));
+}
+
+#[tokio::test]
+async fn token_endpoint_quotas_answer_45011_and_45009() {
+    let emu = Emulator::start().unwrap();
+    emu.edit_world(|w| {
+        w.settings.stable_minute_quota = 3;
+        w.settings.stable_daily_quota = 5;
+        w.settings.classic_daily_quota = 2;
+    });
+    for _ in 0..3 {
+        assert!(stable(&emu, DEMO_APPID, false).await["access_token"].is_string());
+    }
+    assert_code(&stable(&emu, DEMO_APPID, false).await, 45011);
+    emu.advance(Duration::from_secs(60));
+    assert!(stable(&emu, DEMO_APPID, false).await["access_token"].is_string());
+    assert_code(&stable(&emu, DEMO_APPID, false).await, 45009);
+    assert!(stable(&emu, BUYER1, false).await["access_token"].is_string(), "quotas are per appid");
+    emu.advance(Duration::from_secs(86_400));
+    assert!(stable(&emu, DEMO_APPID, false).await["access_token"].is_string());
+    for _ in 0..2 {
+        assert!(classic(&emu, DEMO_APPID).await["access_token"].is_string());
+    }
+    assert_code(&classic(&emu, DEMO_APPID).await, 45009);
+}
+
+#[tokio::test]
+async fn force_refresh_also_kills_a_token_still_in_its_overlap() {
+    let emu = Emulator::start().unwrap();
+    let first = token(&emu, DEMO_APPID).await;
+    emu.advance(Duration::from_secs(7200 - OVERLAP_SECS as u64 + 5));
+    let second = token(&emu, DEMO_APPID).await;
+    assert_ne!(first, second);
+    assert_code(&call(&emu, "/wxa/plugin", &first, json!({"action":"list"})).await, 0);
+    assert!(stable(&emu, DEMO_APPID, true).await["access_token"].is_string());
+    assert_code(&call(&emu, "/wxa/plugin", &first, json!({"action":"list"})).await, 40001);
+    assert_code(&call(&emu, "/wxa/plugin", &second, json!({"action":"list"})).await, 40001);
+}
+
+#[tokio::test]
+async fn devplugin_checks_the_token_like_plugin() {
+    let emu = Emulator::start().unwrap();
+    let body = json!({"action":"dev_apply_list","page":1,"num":1});
+    assert_code(&post(&format!("{}/wxa/devplugin", emu.base_url()), body.clone()).await, 41001);
+    let t = token(&emu, DEMO_APPID).await;
+    emu.advance(Duration::from_secs(7200));
+    assert_code(&call(&emu, "/wxa/devplugin", &t, body).await, 42001);
+}
+
+#[tokio::test]
+async fn failing_faults_leave_state_alone_and_a_delayed_change_still_happens() {
+    let emu = Emulator::start().unwrap();
+    let t = token(&emu, DEMO_APPID).await;
+    let url = format!("{}/wxa/plugin?access_token={t}", emu.base_url());
+    let unbind = json!({"action":"unbind","plugin_appid":CHAT}).to_string();
+    for fault in [Fault::Status { status: 503 }, Fault::NonJson { body: Some("oops".into()) }, Fault::Drop] {
+        emu.script("/wxa/plugin", fault.clone(), 1);
+        let _ = client().post(&url).body(unbind.clone()).send().await;
+        assert_eq!(emu.status(CHAT, DEMO_APPID), Some(Status::Approved), "{fault:?} changed state");
+    }
+    // A client that gives up during a delay does not stop the change: exactly why changes are not retried.
+    emu.script("/wxa/plugin", Fault::Delay { ms: 500 }, 1);
+    let impatient = reqwest::Client::builder().timeout(Duration::from_millis(100)).build().unwrap();
+    assert!(impatient.post(&url).body(unbind).send().await.unwrap_err().is_timeout());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while emu.status(CHAT, DEMO_APPID).is_some() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(emu.status(CHAT, DEMO_APPID), None, "the delayed unbind happened after the client left");
+}
+
+#[tokio::test]
+async fn the_clock_only_moves_forward() {
+    let emu = Emulator::start().unwrap();
+    let reply =
+        client().post(format!("{}/__emulator/clock", emu.base_url())).body(r#"{"seconds":-100}"#).send().await.unwrap();
+    assert_eq!(reply.status(), 400);
+    assert!(reply.text().await.unwrap().contains("only moves forward"));
+}
+
+#[tokio::test]
+async fn a_dual_stack_emulator_serves_its_control_endpoint_to_ipv4_loopback() {
+    let emu = Emulator::start_with(World::builtin(), "[::]:0".parse().unwrap()).unwrap();
+    let state = client().get(format!("http://127.0.0.1:{}/__emulator/state", emu.addr().port())).send().await.unwrap();
+    assert_eq!(state.status(), 200);
+}

@@ -226,6 +226,7 @@ async fn handle(shared: Shared, peer: SocketAddr, req: Request<Incoming>) -> Res
     };
 
     let mut content_type = "application/json; encoding=utf-8";
+    let mut delay = Duration::ZERO;
     match fault {
         Some(Fault::Drop) => return Err(Dropped),
         Some(Fault::Errcode { errcode, errmsg }) => {
@@ -244,13 +245,18 @@ async fn handle(shared: Shared, peer: SocketAddr, req: Request<Incoming>) -> Res
             let body = body.unwrap_or_else(|| "<html><body>upstream busy</body></html>".to_owned());
             return Ok(plain(StatusCode::OK, "text/html", &body));
         }
-        Some(Fault::Delay { ms }) => tokio::time::sleep(Duration::from_millis(ms)).await,
+        Some(Fault::Delay { ms }) => delay = Duration::from_millis(ms),
         Some(Fault::TextPlain) => content_type = "text/plain",
         None => {}
     }
 
-    let answer = answer(&mut lock(&shared), &method, &path, &query, &body);
-    Ok(match answer {
+    // On a task of its own, so a client that hangs up during the delay does not cancel the change: WeChat too
+    // finishes what it started.
+    let processed = tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        answer(&mut lock(&shared), &method, &path, &query, &body)
+    });
+    Ok(match processed.await.unwrap_or_default() {
         Some(value) => json_reply(value, content_type),
         None => not_found(),
     })
