@@ -151,3 +151,27 @@ pub async fn init_failed(error: &Error) {
         tracing::error!(error = %e.without_url(), "could not report the init error to the Runtime API");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn success_matches_wx_server_sdk() {
+        let answer = json!({
+            "errcode": 0, "errmsg": "ok",
+            "plugin_list": [{"appid":"wxa","status":2,"nickname":"n","headimgurl":"http://x","extra_field":{"deep_key":1}}],
+        });
+        let result = success("getPluginList", answer.as_object().unwrap().clone());
+        assert_eq!(
+            result,
+            json!({
+                "pluginList": [{"appid":"wxa","status":2,"nickname":"n","headimgurl":"http://x","extraField":{"deepKey":1}}],
+                "errMsg": "openapi.pluginManager.getPluginList:ok",
+                "errCode": 0,
+            })
+        );
+        let bare = success("unbindPlugin", json!({"errcode":0,"errmsg":"ok"}).as_object().unwrap().clone());
+        assert_eq!(bare.to_string(), r#"{"errMsg":"openapi.pluginManager.unbindPlugin:ok","errCode":0}"#);
+    }
+}
