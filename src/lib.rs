@@ -128,10 +128,15 @@ pub fn success(method: &str, mut answer: Answer) -> Value {
     Value::Object(result)
 }
 
+/// Deadlines below this (2001-09-09 in unix ms) are not points in time but a budget: `cargo lambda watch` sends the
+/// function's timeout (e.g. 600000) where Lambda sends the epoch deadline.
+const EPOCH_DEADLINE_FLOOR_MS: u64 = 1_000_000_000_000;
+
 /// The `Instant` of a Lambda deadline given in unix milliseconds.
 pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Instant {
-    let now_ms = token::now_ms();
-    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+    let left_ms =
+        if deadline_ms < EPOCH_DEADLINE_FLOOR_MS { deadline_ms } else { deadline_ms.saturating_sub(token::now_ms()) };
+    Instant::now() + Duration::from_millis(left_ms)
 }
 
 /// A cold start that cannot serve: says why in the log and to the Lambda Runtime API (so the init error carries the
@@ -139,10 +144,12 @@ pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Instant {
 pub async fn init_failed(error: &Error) {
     tracing::error!(error_type = error.kind(), err_code = error.err_code(), err_msg = %error, "cold start failed");
     let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") else { return };
+    // Lambda gives host:port; `cargo lambda watch` gives a full URL.
+    let api = if api.starts_with("http://") { api } else { format!("http://{api}") };
     let body = json!({ "errorType": error.kind(), "errorMessage": error.to_json().to_string() });
     let Ok(client) = reqwest::Client::builder().timeout(Duration::from_secs(2)).build() else { return };
     let sent = client
-        .post(format!("http://{api}/2018-06-01/runtime/init/error"))
+        .post(format!("{}/2018-06-01/runtime/init/error", api.trim_end_matches('/')))
         .header("Lambda-Runtime-Function-Error-Type", error.kind())
         .json(&body)
         .send()

@@ -49,6 +49,7 @@ pub struct LoggedRequest {
     pub method: String,
     pub path: String,
     pub query: String,
+    pub content_type: Option<String>,
     pub body: String,
     /// The scripted fault that answered it, if any.
     pub fault: Option<Fault>,
@@ -194,6 +195,7 @@ async fn handle(shared: Shared, peer: SocketAddr, req: Request<Incoming>) -> Res
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
+    let content_type = req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(_) => return Ok(plain(StatusCode::PAYLOAD_TOO_LARGE, "text/html", "<html><body>413</body></html>")),
@@ -214,6 +216,7 @@ async fn handle(shared: Shared, peer: SocketAddr, req: Request<Incoming>) -> Res
             method: method.to_string(),
             path: path.clone(),
             query: query.clone(),
+            content_type,
             body: String::from_utf8_lossy(&body).into_owned(),
             fault: fault.clone(),
             at: state.clock.now(),

@@ -1,0 +1,55 @@
+//! A running function wired to a fresh emulator, as most function tests need it.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use wx_plugin_manager::emulator::{Emulator, DEMO_APPID, DEMO_SECRET};
+
+use super::function::Function;
+use super::runtime_api::{Outcome, RuntimeApi};
+
+/// The Lambda timeout tests give an invocation unless they test the deadline.
+pub const TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct Setup {
+    pub emu: Emulator,
+    pub api: RuntimeApi,
+    pub function: Function,
+}
+
+impl Setup {
+    /// The demo mini program's function on a fresh emulator; `extra` adds to or overrides its environment.
+    pub fn new(extra: &[(&str, &str)]) -> Setup {
+        let emu = Emulator::start().unwrap();
+        let api = RuntimeApi::start();
+        let base = emu.base_url().to_owned();
+        let mut env = vec![("WX_APPID", DEMO_APPID), ("WX_SECRET", DEMO_SECRET), ("WX_API_BASE", base.as_str())];
+        env.extend_from_slice(extra);
+        let function = Function::spawn(&api, &env);
+        Setup { emu, api, function }
+    }
+
+    pub fn invoke(&self, event: Value) -> Outcome {
+        self.api.invoke(&event, TIMEOUT)
+    }
+
+    /// The error's kind and its `{errCode, errMsg}`.
+    #[track_caller]
+    pub fn fails(&self, event: Value) -> (String, i64, String) {
+        let outcome = self.invoke(event);
+        let (kind, message) = outcome.error();
+        let body: Value =
+            serde_json::from_str(&message).unwrap_or_else(|e| panic!("errorMessage is not JSON ({e}): {message}"));
+        (kind, body["errCode"].as_i64().unwrap(), body["errMsg"].as_str().unwrap().to_owned())
+    }
+
+    #[track_caller]
+    pub fn succeeds(&self, event: Value) -> Value {
+        self.invoke(event).response()
+    }
+
+    /// Plugin-endpoint calls the emulator received.
+    pub fn plugin_calls(&self) -> u64 {
+        self.emu.count("/wxa/plugin") + self.emu.count("/wxa/devplugin")
+    }
+}
