@@ -103,10 +103,12 @@ fn dev_apply_list_pages_the_applications_with_camel_case_fields() {
 #[test]
 fn owner_decisions_send_the_applicant_and_change_its_status() {
     let s = Setup::new(&[]);
-    // Put a second applicant back to pending, so that refuse and delete have one to act on.
+    // Put a second applicant back to pending (applied just now), so that refuse and delete have one to act on.
+    let now = s.emu.now();
     s.emu.edit_world(|w| {
         let buyer2 = w.applications.iter_mut().find(|a| a.plugin == DEMO_PLUGIN && a.applicant == "wxbuyer000000002");
-        buyer2.unwrap().status = Status::Pending;
+        let buyer2 = buyer2.unwrap();
+        (buyer2.status, buyer2.create_time) = (Status::Pending, now);
     });
 
     let ok = json!({"errMsg":"openapi.pluginManager.setDevPluginApplyStatus:ok","errCode":0});
