@@ -1,0 +1,143 @@
+//! No secret in any output: the app secret, every token the emulator issued and a fixed token are searched for in
+//! everything the function printed (at RUST_LOG=trace) and everything it answered, across successes, refreshes and
+//! every kind of failure, on both token endpoints.
+
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+use support::function::Function;
+use support::runtime_api::RuntimeApi;
+use support::setup::{Setup, TIMEOUT};
+use wx_plugin_manager::emulator::{Fault, DEMO_APPID, DEMO_SECRET};
+
+const FIXED_TOKEN: &str = "81_fixed-token-that-must-never-be-printed";
+
+fn assert_clean(haystack: &str, secrets: &[String]) {
+    assert!(!secrets.is_empty());
+    for secret in secrets {
+        assert!(!haystack.contains(secret.as_str()), "a secret leaked ({} chars) in:\n{haystack}", secret.len());
+    }
+}
+
+/// Runs a mix of successes and failures; gives everything printed and answered.
+fn exercise(s: &Setup, token_path: &str) -> String {
+    let mut seen = String::new();
+    let mut invoke = |event: serde_json::Value, limit: Duration| {
+        seen.push_str(&format!("{:?}\n", s.api.invoke(&event, limit)));
+    };
+    invoke(json!({"action":"list"}), TIMEOUT);
+    s.emu.invalidate_tokens(DEMO_APPID);
+    invoke(json!({"action":"list"}), TIMEOUT);
+    s.emu.script("/wxa/plugin", Fault::Errcode { errcode: 40001, errmsg: None }, 3);
+    invoke(json!({"action":"list"}), TIMEOUT);
+    invoke(json!({"action":"unbind","pluginAppId":"x"}), TIMEOUT);
+    invoke(json!({"action":"unbind","pluginAppid":"wxpluginpay00001"}), TIMEOUT);
+    for fault in [Fault::NonJson { body: None }, Fault::Status { status: 500 }, Fault::Drop] {
+        s.emu.script("/wxa/plugin", fault, 1);
+        invoke(json!({"action":"list"}), TIMEOUT);
+    }
+    s.emu.script("/wxa/plugin", Fault::Delay { ms: 3_000 }, 1);
+    invoke(json!({"action":"list"}), Duration::from_secs(1));
+    // Token-endpoint failures: the classic endpoint carries the secret in its URL.
+    for fault in [Fault::Delay { ms: 3_000 }, Fault::Drop, Fault::Status { status: 503 }, Fault::NonJson { body: None }]
+    {
+        s.emu.invalidate_tokens(DEMO_APPID);
+        s.emu.script(token_path, fault, 2);
+        invoke(json!({"action":"list"}), Duration::from_secs(1));
+    }
+    seen.push_str(&s.function.output());
+    seen
+}
+
+#[test]
+fn no_secret_or_token_in_output_with_the_stable_endpoint() {
+    let s = Setup::new(&[("RUST_LOG", "trace")]);
+    let seen = exercise(&s, "/cgi-bin/stable_token");
+    let mut secrets = s.emu.issued_tokens();
+    assert!(secrets.len() >= 2, "the run issued more than one token");
+    secrets.push(DEMO_SECRET.to_owned());
+    assert_clean(&seen, &secrets);
+    assert!(seen.contains("\"level\":\"DEBUG\"") || seen.contains("\"level\":\"TRACE\""), "trace logging was on");
+}
+
+#[test]
+fn no_secret_or_token_in_output_with_the_classic_endpoint() {
+    let s = Setup::new(&[("RUST_LOG", "trace"), ("WX_TOKEN_ENDPOINT", "classic")]);
+    let seen = exercise(&s, "/cgi-bin/token");
+    let mut secrets = s.emu.issued_tokens();
+    secrets.push(DEMO_SECRET.to_owned());
+    assert_clean(&seen, &secrets);
+}
+
+#[test]
+fn no_fixed_token_in_output_when_the_upstream_fails() {
+    let s = Setup::new(&[]);
+    let api = RuntimeApi::start();
+    let f = Function::spawn(
+        &api,
+        &[("WX_ACCESS_TOKEN", FIXED_TOKEN), ("WX_API_BASE", s.emu.base_url()), ("RUST_LOG", "trace")],
+    );
+    let mut seen = String::new();
+    seen.push_str(&format!("{:?}", api.invoke(&json!({"action":"list"}), TIMEOUT)));
+    s.emu.script("/wxa/plugin", Fault::Delay { ms: 3_000 }, 1);
+    seen.push_str(&format!("{:?}", api.invoke(&json!({"action":"list"}), Duration::from_secs(1))));
+    s.emu.script("/wxa/plugin", Fault::Drop, 1);
+    seen.push_str(&format!("{:?}", api.invoke(&json!({"action":"list"}), TIMEOUT)));
+    seen.push_str(&f.output());
+    assert_clean(&seen, &[FIXED_TOKEN.to_owned()]);
+
+    // Configuration errors name variables, never their values.
+    let api = RuntimeApi::start();
+    let mut f = Function::spawn(
+        &api,
+        &[("WX_ACCESS_TOKEN", FIXED_TOKEN), ("WX_APPID", DEMO_APPID), ("WX_SECRET", DEMO_SECRET)],
+    );
+    f.wait_exit(Duration::from_secs(10)).expect("the cold start fails");
+    let seen = format!("{:?}{}", api.init_error(), f.output());
+    assert!(seen.contains("not both"), "{seen}");
+    assert_clean(&seen, &[FIXED_TOKEN.to_owned(), DEMO_SECRET.to_owned()]);
+}
+
+#[test]
+fn no_secret_in_wxpm_invoke_output() {
+    let dir = std::env::temp_dir().join(format!("wxpm-secrets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut seen = String::new();
+    for event in ["list", "invalid", "update"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_wxpm"))
+            .args(["invoke", &format!("{}/events/{event}.json", env!("CARGO_MANIFEST_DIR"))])
+            .env("RUST_LOG", "trace")
+            .env_remove("WX_APPID")
+            .env_remove("WX_ACCESS_TOKEN")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&out.stdout));
+        seen.push_str(&String::from_utf8_lossy(&out.stderr));
+    }
+    assert!(seen.contains("embedded WeChat emulator"));
+    // The embedded emulator's tokens are not visible from here; they all start like this and carry 126 more
+    // characters, so any of them would show as a long run after the prefix.
+    let long_token_like = regex_free_scan(&seen);
+    assert!(long_token_like.is_none(), "a token-like string in wxpm output: {long_token_like:?}");
+    assert_clean(&seen, &[DEMO_SECRET.to_owned()]);
+}
+
+/// Finds a run of 100+ token characters (the emulator's tokens are `NN_` + 126 alphanumerics).
+fn regex_free_scan(text: &str) -> Option<String> {
+    let mut run = String::new();
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            run.push(c);
+            if run.len() >= 100 {
+                return Some(run);
+            }
+        } else {
+            run.clear();
+        }
+    }
+    None
+}
