@@ -103,27 +103,19 @@ fn dev_apply_list_pages_the_applications_with_camel_case_fields() {
 #[test]
 fn owner_decisions_send_the_applicant_and_change_its_status() {
     let s = Setup::new(&[]);
-    // Put a second applicant back to pending (applied just now), so that refuse and delete have one to act on.
-    let now = s.emu.now();
-    s.emu.edit_world(|w| {
-        let buyer2 = w.applications.iter_mut().find(|a| a.plugin == DEMO_PLUGIN && a.applicant == "wxbuyer000000002");
-        let buyer2 = buyer2.unwrap();
-        (buyer2.status, buyer2.create_time) = (Status::Pending, now);
-    });
-
     let ok = json!({"errMsg":"openapi.pluginManager.setDevPluginApplyStatus:ok","errCode":0});
     assert_eq!(s.succeeds(json!({"action":"dev_agree","appid":"wxbuyer000000001"})), ok);
     assert_eq!(last_call(&s), ("/wxa/devplugin".into(), json!({"action":"dev_agree","appid":"wxbuyer000000001"})));
     assert_eq!(s.emu.status(DEMO_PLUGIN, "wxbuyer000000001"), Some(Status::Approved));
 
-    assert_eq!(s.succeeds(json!({"action":"dev_refuse","appid":"wxbuyer000000002","reason":"not now"})), ok);
+    assert_eq!(s.succeeds(json!({"action":"dev_refuse","appid":"wxbuyer000000005","reason":"not now"})), ok);
     assert_eq!(
         last_call(&s),
-        ("/wxa/devplugin".into(), json!({"action":"dev_refuse","appid":"wxbuyer000000002","reason":"not now"}))
+        ("/wxa/devplugin".into(), json!({"action":"dev_refuse","appid":"wxbuyer000000005","reason":"not now"}))
     );
-    assert_eq!(s.emu.status(DEMO_PLUGIN, "wxbuyer000000002"), Some(Status::Refused));
+    assert_eq!(s.emu.status(DEMO_PLUGIN, "wxbuyer000000005"), Some(Status::Refused));
 
-    assert_eq!(s.succeeds(json!({"action":"dev_delete","appid":"wxbuyer000000002"})), ok);
-    assert_eq!(last_call(&s), ("/wxa/devplugin".into(), json!({"action":"dev_delete","appid":"wxbuyer000000002"})));
-    assert_eq!(s.emu.status(DEMO_PLUGIN, "wxbuyer000000002"), None);
+    assert_eq!(s.succeeds(json!({"action":"dev_delete","appid":"wxbuyer000000005"})), ok);
+    assert_eq!(last_call(&s), ("/wxa/devplugin".into(), json!({"action":"dev_delete","appid":"wxbuyer000000005"})));
+    assert_eq!(s.emu.status(DEMO_PLUGIN, "wxbuyer000000005"), None);
 }
