@@ -177,6 +177,8 @@ pub(crate) async fn serve(listener: tokio::net::TcpListener, shared: Shared, mut
             },
             _ = stop.changed() => return,
         };
+        // Small answers must not wait for Nagle.
+        let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         let mut stop = stop.clone();
         tokio::spawn(async move {
