@@ -43,7 +43,8 @@ fn wechat_answer(items: usize) -> Vec<u8> {
 
 fn response_to_result(c: &mut Criterion) {
     let mut group = c.benchmark_group("response_to_result");
-    for (name, body) in [("ok_only", br#"{"errcode":0,"errmsg":"ok"}"#.to_vec()), ("apply_list_10", wechat_answer(10))] {
+    for (name, body) in [("ok_only", br#"{"errcode":0,"errmsg":"ok"}"#.to_vec()), ("apply_list_10", wechat_answer(10))]
+    {
         group.bench_function(name, |b| {
             b.iter(|| {
                 let answer: Answer = serde_json::from_slice(std::hint::black_box(&body)).unwrap();

@@ -1,0 +1,104 @@
+//! Every file in events/ gives, through `wxpm invoke` on the embedded emulator, the answer the README's table shows;
+//! and the table lists every file.
+
+use std::collections::BTreeSet;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+/// The README's sample-event rows: (file, expected answer), e.g. ("events/update.json", "WxApiError 89256").
+fn readme_rows() -> Vec<(String, String)> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    readme
+        .lines()
+        .filter(|l| l.starts_with("| `events/"))
+        .map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            (cells[1].trim_matches('`').to_owned(), cells[3].to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn the_readme_lists_every_sample_event() {
+    let listed: BTreeSet<String> = readme_rows().into_iter().map(|(file, _)| file).collect();
+    let on_disk: BTreeSet<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/events"))
+        .unwrap()
+        .map(|e| format!("events/{}", e.unwrap().file_name().to_string_lossy()))
+        .filter(|name| name.ends_with(".json"))
+        .collect();
+    assert_eq!(listed, on_disk);
+}
+
+#[test]
+fn every_sample_event_gives_the_answer_the_readme_shows() {
+    let rows = readme_rows();
+    assert!(rows.len() >= 9, "one sample per action plus an invalid one");
+    for (file, expected) in rows {
+        let out = Command::new(env!("CARGO_BIN_EXE_wxpm"))
+            .args(["invoke", &file])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_remove("WX_APPID")
+            .env_remove("WX_ACCESS_TOKEN")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("using the embedded WeChat emulator"), "{file}: {stderr}");
+        let printed: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{file}: {e}"));
+        if expected.starts_with("ok") {
+            assert!(out.status.success(), "{file}: {printed}");
+            assert_eq!(printed["errCode"], 0, "{file}");
+            assert!(printed["errMsg"].as_str().unwrap().ends_with(":ok"), "{file}");
+        } else {
+            let (kind, code) = expected.split_once(' ').unwrap();
+            assert_eq!(out.status.code(), Some(1), "{file}");
+            assert_eq!(printed["errorType"], kind, "{file}: {printed}");
+            let message: Value = serde_json::from_str(printed["errorMessage"].as_str().unwrap()).unwrap();
+            assert_eq!(message["errCode"].as_i64(), Some(code.parse().unwrap()), "{file}: {message}");
+        }
+    }
+}
+
+#[test]
+fn the_list_and_dev_apply_list_samples_show_what_the_readme_says() {
+    let run = |file: &str| -> Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_wxpm"))
+            .args(["invoke", file])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_remove("WX_APPID")
+            .env_remove("WX_ACCESS_TOKEN")
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let list = run("events/list.json");
+    let statuses: Vec<u64> =
+        list["pluginList"].as_array().unwrap().iter().map(|p| p["status"].as_u64().unwrap()).collect();
+    assert_eq!(statuses, [2, 1, 3, 4]);
+    assert_eq!(run("events/dev_apply_list.json")["applyList"].as_array().unwrap().len(), 5);
+}
+
+#[test]
+fn wxpm_invoke_reads_stdin_and_refuses_a_file_that_is_not_json() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wxpm"))
+        .args(["invoke", "-"])
+        .env_remove("WX_APPID")
+        .env_remove("WX_ACCESS_TOKEN")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"{\"action\":\"list\"}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let not_json = std::env::temp_dir().join(format!("wxpm-not-json-{}", std::process::id()));
+    std::fs::write(&not_json, "action=list").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_wxpm")).arg("invoke").arg(&not_json).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["errorType"], "InvalidEvent");
+    assert!(printed["errorMessage"].as_str().unwrap().contains("the event is not JSON"));
+}
