@@ -65,10 +65,10 @@ impl Config {
         };
 
         let api_base = get("WX_API_BASE").unwrap_or_else(|| DEFAULT_API_BASE.to_owned());
-        let parsed =
-            reqwest::Url::parse(&api_base).map_err(|e| bad(format!("WX_API_BASE {api_base:?} is not a URL: {e}")))?;
+        let parsed = reqwest::Url::parse(&api_base).map_err(|e| bad(format!("WX_API_BASE is not a URL: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.query().is_some() || parsed.host().is_none() {
-            return Err(bad(format!("WX_API_BASE {api_base:?} must be an http(s) URL without a query")));
+            // The value is not echoed: a URL may carry credentials.
+            return Err(bad("WX_API_BASE must be an http(s) URL without a query".to_owned()));
         }
         let api_base = api_base.trim_end_matches('/').to_owned();
 
@@ -85,7 +85,7 @@ impl Config {
                     "WX_TOKEN_CACHE: a Redis token cache is not supported by this version; use memory".into()
                 ))
             }
-            Some(other) => return Err(bad(format!("WX_TOKEN_CACHE {other:?} must be memory or a redis:// URL"))),
+            Some(_) => return Err(bad("WX_TOKEN_CACHE must be memory or a redis:// URL".to_owned())),
         };
 
         Ok(Config { credentials, api_base, token_endpoint, token_cache })

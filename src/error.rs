@@ -18,9 +18,7 @@ pub mod sdk_codes {
 /// How an exchange with WeChat failed, short of an answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
-    /// No connection could be made; nothing was sent.
-    NotSent(String),
-    /// The request went out, but the exchange broke off.
+    /// No connection, or an exchange that broke off.
     Network(String),
     /// No answer before the deadline.
     Timeout,
@@ -33,7 +31,7 @@ pub enum Failure {
 impl Failure {
     fn code(&self) -> i64 {
         match self {
-            Failure::NotSent(_) | Failure::Network(_) | Failure::Status(_) => sdk_codes::NETWORK,
+            Failure::Network(_) | Failure::Status(_) => sdk_codes::NETWORK,
             Failure::Timeout => sdk_codes::TIMEOUT,
             Failure::InvalidJson(_) => sdk_codes::SYSTEM,
         }
@@ -43,7 +41,7 @@ impl Failure {
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Failure::NotSent(why) | Failure::Network(why) => write!(f, "resource system error: {why}"),
+            Failure::Network(why) => write!(f, "resource system error: {why}"),
             Failure::Timeout => f.write_str("resource server timeout"),
             Failure::Status(status) => write!(f, "resource system error: HTTP {status}"),
             Failure::InvalidJson(body) => {

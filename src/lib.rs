@@ -20,7 +20,6 @@ use serde_json::{json, Value};
 
 pub use config::Config;
 pub use error::Error;
-use error::Failure;
 pub use operation::Operation;
 use token::{MemoryStore, TokenProvider};
 use wechat::codes::{self, Class};
@@ -46,11 +45,6 @@ impl App {
 
     pub fn from_env() -> Result<App, Error> {
         App::new(&Config::from_env()?)
-    }
-
-    /// How many times this container has called a token endpoint.
-    pub fn token_fetches(&self) -> u64 {
-        self.tokens.fetches()
     }
 
     /// One invocation, logged: the event in, the result or the error out.
@@ -79,22 +73,19 @@ impl App {
         result
     }
 
-    /// Sends `op` to WeChat and reads the answer. Retries only what cannot have changed anything twice: a call
-    /// refused for its token (once, after a refresh), a connection that was never made (once), and a read answered
-    /// with `-1` (once).
+    /// Sends `op` to WeChat and reads the answer. Retries only what cannot change anything twice: a call refused for
+    /// its token (once, after a refresh) and a read answered with `-1` (once). A failed exchange is never resent: a
+    /// change may have happened, and the deadline bounds every exchange anyway.
     pub async fn execute(&self, op: &Operation, deadline: Instant) -> Result<Value, Error> {
         let body = op.body();
-        let (mut refreshed, mut reconnected, mut busy_retried) = (false, false, false);
+        let (mut refreshed, mut busy_retried) = (false, false);
         loop {
             let token = self.tokens.token(&self.client, deadline).await.map_err(|e| e.for_method(op.method()))?;
-            let answer = match self.client.call(op.path(), &token, &body, deadline).await {
-                Ok(answer) => answer,
-                Err(Failure::NotSent(_)) if !reconnected => {
-                    reconnected = true;
-                    continue;
-                }
-                Err(failure) => return Err(Error::Upstream { method: op.method(), failure }),
-            };
+            let answer = self
+                .client
+                .call(op.path(), &token, &body, deadline)
+                .await
+                .map_err(|failure| Error::Upstream { method: op.method(), failure })?;
             let code = errcode(&answer);
             match codes::class(code) {
                 Class::Ok => return Ok(success(op.method(), answer)),

@@ -141,3 +141,25 @@ fn regex_free_scan(text: &str) -> Option<String> {
     }
     None
 }
+
+#[test]
+fn a_redirect_is_not_followed_so_the_secret_stays_put() {
+    let s = Setup::new(&[]);
+    let elsewhere = format!("{}/elsewhere", s.emu.base_url());
+    s.emu.script("/cgi-bin/stable_token", Fault::Redirect { status: 307, location: elsewhere }, 1);
+    let (kind, code, msg) = s.fails(json!({"action":"list"}));
+    assert_eq!((kind.as_str(), code), ("TokenError", -501001), "{msg}");
+    assert!(msg.contains("HTTP 307"), "{msg}");
+    assert_eq!(s.emu.count("/elsewhere"), 0, "the secret was re-posted to the redirect's target");
+}
+
+#[test]
+fn a_broken_token_answer_is_not_quoted() {
+    let s = Setup::new(&[]);
+    let lookalike = "81_a-token-inside-a-proxy-wrapper-that-must-not-be-echoed";
+    s.emu.script("/cgi-bin/stable_token", Fault::NonJson { body: Some(format!("[\"{lookalike}\"]")) }, 1);
+    let (kind, code, msg) = s.fails(json!({"action":"list"}));
+    assert_eq!((kind.as_str(), code), ("TokenError", -601001));
+    assert!(msg.contains("withheld"), "{msg}");
+    assert_clean(&format!("{msg}{}", s.function.output()), &[lookalike.to_owned()]);
+}

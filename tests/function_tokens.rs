@@ -142,10 +142,17 @@ fn busy_reads_are_retried_once_and_busy_changes_never() {
     let (_, code, _) = s.fails(json!({"action":"dev_agree","appid":"wxbuyer000000001"}));
     assert_eq!(code, -1);
     assert_eq!(s.emu.count("/wxa/devplugin"), 1);
+    assert_eq!(s.emu.status("wxplugin00000001", "wxbuyer000000001"), Some(Status::Pending));
+
+    s.emu.script("/wxa/devplugin", Fault::Errcode { errcode: -1, errmsg: None }, 1);
+    assert_eq!(s.succeeds(json!({"action":"dev_apply_list","page":1,"num":5}))["errCode"], 0);
+    assert_eq!(s.emu.count("/wxa/devplugin"), 3, "the other read is retried once too");
 }
 
+/// Every exchange runs to the deadline, so a timeout leaves no time to resend: this shows the answer comes in time
+/// and the change went out once.
 #[test]
-fn a_timed_out_change_is_not_resent() {
+fn a_change_that_times_out_is_answered_at_the_deadline_and_sent_once() {
     let s = Setup::new(&[]);
     s.succeeds(list());
     s.emu.script("/wxa/plugin", Fault::Delay { ms: 3_000 }, 1);
@@ -154,4 +161,26 @@ fn a_timed_out_change_is_not_resent() {
     assert_eq!(kind, "UpstreamError");
     assert!(message.contains("-501002"));
     assert_eq!(s.plugin_calls(), 2);
+}
+
+#[test]
+fn waiting_for_another_invocations_token_fetch_ends_before_the_deadline() {
+    let s = Setup::new(&[("AWS_LAMBDA_MAX_CONCURRENCY", "2")]);
+    assert!(s.api.wait_for_polls(2, Duration::from_secs(10)));
+    s.emu.script("/cgi-bin/stable_token", Fault::Delay { ms: 4_000 }, 1);
+    std::thread::scope(|scope| {
+        let slow = scope.spawn(|| s.api.invoke(&list(), Duration::from_secs(10)));
+        // Let the first invocation take the fetch.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while s.emu.token_calls() == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let started = std::time::Instant::now();
+        let (kind, message) = s.api.invoke(&list(), Duration::from_secs(1)).error();
+        assert!(started.elapsed() < Duration::from_secs(1), "answered after its deadline: {:?}", started.elapsed());
+        assert_eq!(kind, "TokenError");
+        assert!(message.contains("-501002"), "{message}");
+        assert_eq!(slow.join().unwrap().response()["errCode"], 0);
+    });
+    assert_eq!(s.emu.token_calls(), 1);
 }

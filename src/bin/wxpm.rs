@@ -88,8 +88,9 @@ fn serve_emulator(addr: SocketAddr, state: Option<PathBuf>) -> ExitCode {
 
 fn invoke(path: &std::path::Path, api_base: Option<String>, timeout: f64) -> ExitCode {
     logging::init(logging::Target::Stderr);
-    let Some(limit) = Duration::try_from_secs_f64(timeout).ok().filter(|d| !d.is_zero()) else {
-        eprintln!("wxpm invoke: --timeout must be a positive number of seconds");
+    // Lambda's own limit is 900 s.
+    let Some(limit) = Duration::try_from_secs_f64(timeout).ok().filter(|d| !d.is_zero() && d.as_secs() <= 900) else {
+        eprintln!("wxpm invoke: --timeout must be a number of seconds above 0 and at most 900");
         return ExitCode::from(2);
     };
     let event = match read_event(path) {

@@ -30,6 +30,8 @@ pub enum Fault {
     },
     /// Answer this HTTP status with an HTML body, without processing the request.
     Status { status: u16 },
+    /// Answer this redirect status (301, 302, 307, 308) with a `Location`, without processing the request.
+    Redirect { status: u16, location: String },
     /// Wait, then process and answer normally (a client that gave up may still have changed state).
     Delay { ms: u64 },
     /// Close the connection without an answer and without processing the request.
@@ -245,6 +247,13 @@ async fn handle(shared: Shared, peer: SocketAddr, req: Request<Incoming>) -> Res
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let page = format!("<html><head><title>{status}</title></head><body>{status}</body></html>");
             return Ok(plain(status, "text/html", &page));
+        }
+        Some(Fault::Redirect { status, location }) => {
+            let mut reply = plain(StatusCode::from_u16(status).unwrap_or(StatusCode::FOUND), "text/html", "");
+            if let Ok(location) = location.parse() {
+                reply.headers_mut().insert(http::header::LOCATION, location);
+            }
+            return Ok(reply);
         }
         Some(Fault::NonJson { body }) => {
             let body = body.unwrap_or_else(|| "<html><body>upstream busy</body></html>".to_owned());

@@ -3,15 +3,18 @@
 
 mod store;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{Config, Credentials, TokenEndpoint};
-use crate::error::Error;
+use crate::error::{Error, Failure};
+use crate::wechat::client::time_left;
 use crate::wechat::{codes, errcode, errmsg, Answer, WeChatClient};
+
+/// What a broken token answer is shown as, in place of its body.
+const WITHHELD: &str = "(the token endpoint's answer, withheld: it is not a token answer)";
 
 pub use store::{MemoryStore, TokenStore};
 
@@ -39,11 +42,8 @@ impl CachedToken {
 
 /// Where tokens come from.
 enum Source {
-    Stable {
-        appid: String,
-        secret: SecretString,
-    },
-    Classic {
+    Endpoint {
+        endpoint: TokenEndpoint,
         appid: String,
         secret: SecretString,
     },
@@ -58,21 +58,23 @@ pub struct TokenProvider {
     key: String,
     /// Held by the one caller that fetches; the others wait on it, then find the fresh token in the store.
     refresh: tokio::sync::Mutex<()>,
-    fetches: AtomicU64,
 }
 
 impl TokenProvider {
     pub fn new(config: &Config, store: Arc<dyn TokenStore>) -> TokenProvider {
-        let (source, key) = match (&config.credentials, config.token_endpoint) {
-            (Credentials::Fixed { token }, _) => (Source::Fixed(token.clone()), "fixed".to_owned()),
-            (Credentials::App { appid, secret }, TokenEndpoint::Stable) => {
-                (Source::Stable { appid: appid.clone(), secret: secret.clone() }, format!("wx:token:stable:{appid}"))
-            }
-            (Credentials::App { appid, secret }, TokenEndpoint::Classic) => {
-                (Source::Classic { appid: appid.clone(), secret: secret.clone() }, format!("wx:token:classic:{appid}"))
+        let (source, key) = match &config.credentials {
+            Credentials::Fixed { token } => (Source::Fixed(token.clone()), "fixed".to_owned()),
+            Credentials::App { appid, secret } => {
+                let endpoint = config.token_endpoint;
+                let kind = match endpoint {
+                    TokenEndpoint::Stable => "stable",
+                    TokenEndpoint::Classic => "classic",
+                };
+                let source = Source::Endpoint { endpoint, appid: appid.clone(), secret: secret.clone() };
+                (source, format!("wx:token:{kind}:{appid}"))
             }
         };
-        TokenProvider { source, store, key, refresh: tokio::sync::Mutex::new(()), fetches: AtomicU64::new(0) }
+        TokenProvider { source, store, key, refresh: tokio::sync::Mutex::new(()) }
     }
 
     /// Whether a token error can be cured by fetching another token.
@@ -80,28 +82,34 @@ impl TokenProvider {
         !matches!(self.source, Source::Fixed(_))
     }
 
-    /// How many times this provider has called a token endpoint.
-    pub fn fetches(&self) -> u64 {
-        self.fetches.load(Ordering::Relaxed)
-    }
-
     /// A token good for at least the refresh margin (or the fixed one), fetched at most once however many callers
     /// ask at the same time.
     pub async fn token(&self, client: &WeChatClient, deadline: Instant) -> Result<SecretString, Error> {
-        if let Source::Fixed(token) = &self.source {
-            return Ok(token.clone());
-        }
+        let (endpoint, appid, secret) = match &self.source {
+            Source::Fixed(token) => return Ok(token.clone()),
+            Source::Endpoint { endpoint, appid, secret } => (*endpoint, appid, secret),
+        };
         if let Some(t) = self.store.load(&self.key).await.filter(|t| t.fresh(now_ms())) {
             return Ok(t.value);
         }
-        let _turn = tokio::time::timeout_at(deadline.into(), self.refresh.lock())
-            .await
-            .map_err(|_| Error::token_failure(crate::error::Failure::Timeout))?;
+        // Waiting for another caller's fetch is bounded like an exchange: it ends in time to answer.
+        let timed_out = || Error::token_failure(Failure::Timeout);
+        let patience = time_left(deadline).ok_or_else(timed_out)?;
+        let _turn = tokio::time::timeout(patience, self.refresh.lock()).await.map_err(|_| timed_out())?;
         // Whoever held the lock before us may have fetched already.
         if let Some(t) = self.store.load(&self.key).await.filter(|t| t.fresh(now_ms())) {
             return Ok(t.value);
         }
-        let fetched = self.fetch(client, deadline).await?;
+        let answer = match endpoint {
+            TokenEndpoint::Stable => client.stable_token(appid, secret, deadline).await,
+            TokenEndpoint::Classic => client.classic_token(appid, secret, deadline).await,
+        };
+        let answer = answer.map_err(|failure| match failure {
+            // The body might hold a token (a proxy's wrapper, a stray BOM): never quote it.
+            Failure::InvalidJson(_) => Error::token_failure(Failure::InvalidJson(WITHHELD.to_owned())),
+            other => Error::token_failure(other),
+        })?;
+        let fetched = parse_token(&answer, now_ms())?;
         self.store.save(&self.key, &fetched).await;
         Ok(fetched.value)
     }
@@ -109,17 +117,6 @@ impl TokenProvider {
     /// After WeChat refused `stale` as invalid or expired: forget it, unless the cache already holds another.
     pub async fn invalidate(&self, stale: &SecretString) {
         self.store.remove_if(&self.key, stale.expose_secret()).await;
-    }
-
-    async fn fetch(&self, client: &WeChatClient, deadline: Instant) -> Result<CachedToken, Error> {
-        self.fetches.fetch_add(1, Ordering::Relaxed);
-        let answer = match &self.source {
-            Source::Stable { appid, secret } => client.stable_token(appid, secret, deadline).await,
-            Source::Classic { appid, secret } => client.classic_token(appid, secret, deadline).await,
-            Source::Fixed(_) => unreachable!("a fixed token is never fetched"),
-        };
-        let answer = answer.map_err(Error::token_failure)?;
-        parse_token(&answer, now_ms())
     }
 }
 
@@ -134,9 +131,7 @@ fn parse_token(answer: &Answer, now_ms: u64) -> Result<CachedToken, Error> {
         (Some(value), Some(expires_in)) => {
             Ok(CachedToken { value: value.to_owned().into(), expires_at_ms: now_ms + expires_in.saturating_mul(1000) })
         }
-        _ => Err(Error::token_failure(crate::error::Failure::InvalidJson(
-            "(a token answer without access_token or expires_in)".to_owned(),
-        ))),
+        _ => Err(Error::token_failure(Failure::InvalidJson(WITHHELD.to_owned()))),
     }
 }
 

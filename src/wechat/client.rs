@@ -32,13 +32,11 @@ impl WeChatClient {
             .tcp_keepalive(Duration::from_secs(30))
             .tcp_nodelay(true)
             .user_agent(concat!("wx-plugin-manager/", env!("CARGO_PKG_VERSION")))
+            // A redirect would carry the secret or the token (body and query) to wherever it points.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {}", e.without_url()))?;
         Ok(WeChatClient { http, base: base.trim_end_matches('/').to_owned() })
-    }
-
-    pub fn base(&self) -> &str {
-        &self.base
     }
 
     /// `POST {base}{path}?access_token=…` with a JSON body.
@@ -113,12 +111,7 @@ fn classify(e: reqwest::Error) -> Failure {
     if e.is_timeout() {
         return Failure::Timeout;
     }
-    let why = chain(&e);
-    if e.is_connect() {
-        Failure::NotSent(why)
-    } else {
-        Failure::Network(why)
-    }
+    Failure::Network(chain(&e))
 }
 
 /// The error and its causes, one line. reqwest's own text carries no URL once `without_url` has run; the causes are
