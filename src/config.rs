@@ -5,6 +5,8 @@ use secrecy::SecretString;
 use crate::error::Error;
 
 pub const DEFAULT_API_BASE: &str = "https://api.weixin.qq.com";
+/// A shorter gateway key could be guessed.
+const MIN_GATEWAY_KEY: usize = 16;
 
 /// Which WeChat endpoint issues access tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +39,8 @@ pub struct Config {
     pub api_base: String,
     pub token_endpoint: TokenEndpoint,
     pub token_cache: TokenCache,
+    /// The key a gateway request may present as `Authorization: Bearer <key>`.
+    pub gateway_key: Option<SecretString>,
 }
 
 impl Config {
@@ -88,7 +92,16 @@ impl Config {
             Some(_) => return Err(bad("WX_TOKEN_CACHE must be memory or a redis:// URL".to_owned())),
         };
 
-        Ok(Config { credentials, api_base, token_endpoint, token_cache })
+        let gateway_key = match get("GATEWAY_API_KEY") {
+            Some(key) if key.len() < MIN_GATEWAY_KEY || key.contains(char::is_whitespace) => {
+                return Err(bad(format!(
+                    "GATEWAY_API_KEY must be at least {MIN_GATEWAY_KEY} characters, without spaces"
+                )))
+            }
+            key => key.map(SecretString::from),
+        };
+
+        Ok(Config { credentials, api_base, token_endpoint, token_cache, gateway_key })
     }
 }
 
@@ -142,6 +155,11 @@ mod tests {
         assert!(with("WX_API_BASE", "not a url").contains("not a URL"));
         assert!(with("WX_TOKEN_CACHE", "disk").contains("memory or a redis"));
         assert!(with("WX_TOKEN_CACHE", "redis://cache:6379").contains("not supported"));
+        assert!(with("GATEWAY_API_KEY", "short").contains("at least 16"));
+        assert!(with("GATEWAY_API_KEY", "a key with spaces in it").contains("without spaces"));
+        let c = config(&[creds[0], creds[1], ("GATEWAY_API_KEY", "0123456789abcdef")]).unwrap();
+        assert!(c.gateway_key.is_some());
+        assert!(!format!("{c:?}").contains("0123456789abcdef"));
     }
 
     #[test]

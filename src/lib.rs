@@ -8,6 +8,7 @@ pub mod config;
 #[cfg(feature = "emulator")]
 pub mod emulator;
 pub mod error;
+pub mod gateway;
 pub mod logging;
 pub mod operation;
 pub mod token;
@@ -32,6 +33,7 @@ const BUSY_BACKOFF: Duration = Duration::from_millis(100);
 pub struct App {
     client: WeChatClient,
     tokens: TokenProvider,
+    gateway_key: Option<secrecy::SecretString>,
 }
 
 impl App {
@@ -40,14 +42,34 @@ impl App {
         let store = match config.token_cache {
             config::TokenCache::Memory => Arc::new(MemoryStore::default()),
         };
-        Ok(App { client, tokens: TokenProvider::new(config, store) })
+        Ok(App { client, tokens: TokenProvider::new(config, store), gateway_key: config.gateway_key.clone() })
     }
 
     pub fn from_env() -> Result<App, Error> {
         App::new(&Config::from_env()?)
     }
 
-    /// One invocation, logged: the event in, the result or the error out.
+    /// One invocation as Lambda delivers it: a direct call, or a gateway's HTTP request (answered in the gateway's
+    /// shape, so the invocation itself succeeds).
+    pub async fn handle(&self, event: Value, deadline: Instant, request_id: &str) -> Result<Value, Error> {
+        let (gateway, request) = match gateway::recognise(event) {
+            gateway::Inbound::Direct(event) => return self.invoke(&event, deadline, request_id).await,
+            gateway::Inbound::Http(gateway, request) => (gateway, request),
+        };
+        let admitted = request.as_ref().map_err(Clone::clone).and_then(|r| r.admit(self.gateway_key.as_ref()));
+        let reply = match admitted {
+            Ok(event) => match self.invoke(&event, deadline, request_id).await {
+                Ok(result) => gateway::Reply::ok(result),
+                Err(e) => gateway::Reply::from_error(&e),
+            },
+            Err(refusal) => refusal,
+        };
+        let authorised_by = request.as_ref().ok().map(gateway::HttpRequest::authorised_by);
+        tracing::info!(request_id, gateway = gateway.name(), authorised_by, status = reply.status, "http");
+        Ok(gateway::respond(gateway, reply, request.as_ref().ok()))
+    }
+
+    /// One call, logged: the event in, the result or the error out.
     pub async fn invoke(&self, event: &Value, deadline: Instant, request_id: &str) -> Result<Value, Error> {
         let started = Instant::now();
         let operation = Operation::from_event(event);

@@ -20,7 +20,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let app = app.clone();
         async move {
             let deadline = deadline_from_epoch_ms(event.context.deadline);
-            app.invoke(&event.payload, deadline, &event.context.request_id).await
+            app.handle(event.payload, deadline, &event.context.request_id).await
         }
     }))
     .await

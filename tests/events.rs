@@ -6,22 +6,34 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-/// The README's sample-event rows: (file, expected answer), e.g. ("events/update.json", "WxApiError 89256").
-fn readme_rows() -> Vec<(String, String)> {
+/// A README sample-event row: the file, the environment to run it in, the expected answer.
+struct Row {
+    file: String,
+    env: Vec<(String, String)>,
+    expected: String,
+}
+
+/// The README's sample-event rows, e.g. `events/update.json`, no environment, "WxApiError 89256".
+fn readme_rows() -> Vec<Row> {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     readme
         .lines()
         .filter(|l| l.starts_with("| `events/"))
         .map(|l| {
             let cells: Vec<&str> = l.split('|').map(str::trim).collect();
-            (cells[1].trim_matches('`').to_owned(), cells[3].to_owned())
+            let env = cells[3]
+                .split_whitespace()
+                .filter_map(|pair| pair.trim_matches('`').split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            Row { file: cells[1].trim_matches('`').to_owned(), env, expected: cells[4].to_owned() }
         })
         .collect()
 }
 
 #[test]
 fn the_readme_lists_every_sample_event() {
-    let listed: BTreeSet<String> = readme_rows().into_iter().map(|(file, _)| file).collect();
+    let listed: BTreeSet<String> = readme_rows().into_iter().map(|row| row.file).collect();
     let on_disk: BTreeSet<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/events"))
         .unwrap()
         .map(|e| format!("events/{}", e.unwrap().file_name().to_string_lossy()))
@@ -33,20 +45,28 @@ fn the_readme_lists_every_sample_event() {
 #[test]
 fn every_sample_event_gives_the_answer_the_readme_shows() {
     let rows = readme_rows();
-    assert!(rows.len() >= 9, "one sample per action plus an invalid one");
-    for (file, expected) in rows {
+    assert!(rows.len() >= 9 + 8, "one sample per action, an invalid one, and each gateway kind with and without auth");
+    for Row { file, env, expected } in rows {
         let out = Command::new(env!("CARGO_BIN_EXE_wxpm"))
             .args(["invoke", &file])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .env_remove("WX_APPID")
             .env_remove("WX_ACCESS_TOKEN")
+            .env_remove("GATEWAY_API_KEY")
+            .envs(env)
             .stdin(Stdio::null())
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("using the embedded WeChat emulator"), "{file}: {stderr}");
         let printed: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{file}: {e}"));
-        if expected.starts_with("ok") {
+        if let Some(http) = expected.strip_prefix("HTTP ") {
+            let (status, code) = http.split_once(' ').unwrap();
+            assert!(out.status.success(), "{file}: {printed}");
+            assert_eq!(printed["statusCode"].as_u64(), Some(status.parse().unwrap()), "{file}: {printed}");
+            let body: Value = serde_json::from_str(printed["body"].as_str().unwrap()).unwrap();
+            assert_eq!(body["errCode"].as_i64(), Some(code.parse().unwrap()), "{file}: {body}");
+        } else if expected.starts_with("ok") {
             assert!(out.status.success(), "{file}: {printed}");
             assert_eq!(printed["errCode"], 0, "{file}");
             assert!(printed["errMsg"].as_str().unwrap().ends_with(":ok"), "{file}");

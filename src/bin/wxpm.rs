@@ -130,7 +130,7 @@ fn invoke(path: &std::path::Path, api_base: Option<String>, timeout: f64) -> Exi
     let deadline = Instant::now() + limit;
     let outcome = runtime.block_on(async {
         let app = App::new(&config?)?;
-        app.invoke(&event, deadline, "local").await
+        app.handle(event, deadline, "local").await
     });
     report(outcome)
 }

@@ -1,0 +1,351 @@
+//! HTTP gateways in front of the function: API Gateway REST APIs (payload 1.0), HTTP APIs (payload 2.0), Lambda
+//! function URLs and Application Load Balancers. The raw event says which one sent it (or that it is a direct
+//! invocation); the request is admitted only when authenticated, then computed exactly as a direct invocation, and
+//! answered in the gateway's own response shape.
+
+use aws_lambda_events::alb::{AlbTargetGroupRequest, AlbTargetGroupResponse};
+use aws_lambda_events::apigw::{
+    ApiGatewayProxyRequest, ApiGatewayProxyResponse, ApiGatewayV2httpRequest, ApiGatewayV2httpResponse,
+};
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
+use base64::Engine;
+use http::header::{HeaderMap, HeaderValue, ALLOW, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::Method;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{json, Value};
+use subtle::ConstantTimeEq;
+
+use crate::error::{Error, Failure};
+use crate::wechat::codes::{self, Class};
+
+/// The largest body accepted, decoded.
+pub const MAX_BODY: usize = 64 * 1024;
+const JSON_UTF8: &str = "application/json; charset=utf-8";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gateway {
+    RestApi,
+    HttpApi,
+    FunctionUrl,
+    Alb,
+}
+
+impl Gateway {
+    pub fn name(self) -> &'static str {
+        match self {
+            Gateway::RestApi => "rest_api",
+            Gateway::HttpApi => "http_api",
+            Gateway::FunctionUrl => "function_url",
+            Gateway::Alb => "alb",
+        }
+    }
+}
+
+/// What an event is.
+pub enum Inbound {
+    /// A direct invocation: the event is the call.
+    Direct(Value),
+    /// A gateway's request; `Err` when it has the gateway's shape but cannot be read as its request.
+    Http(Gateway, Result<HttpRequest, Reply>),
+}
+
+/// A gateway request, reduced to what admission needs.
+#[derive(Debug)]
+pub struct HttpRequest {
+    method: String,
+    authorization: Option<String>,
+    body: Option<String>,
+    base64: bool,
+    /// How the gateway authorised the request, if it did.
+    authorised_by: Option<&'static str>,
+    /// An ALB target group with multi-value headers on wants them in the answer too.
+    multi_value_headers: bool,
+}
+
+/// An HTTP answer, before it takes the gateway's shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    headers: Vec<(http::HeaderName, &'static str)>,
+}
+
+impl Reply {
+    pub fn ok(result: Value) -> Reply {
+        Reply { status: 200, body: result, headers: Vec::new() }
+    }
+
+    pub fn from_error(error: &Error) -> Reply {
+        Reply { status: status_of(error), body: error.to_json(), headers: Vec::new() }
+    }
+
+    /// A refusal at the HTTP edge, before any call: errCode is minus the status.
+    fn refuse(status: u16, detail: &str) -> Reply {
+        let body = json!({ "errCode": -i64::from(status), "errMsg": format!("openapi.pluginManager:fail {detail}") });
+        Reply { status, body, headers: Vec::new() }
+    }
+
+    fn with_header(mut self, name: http::HeaderName, value: &'static str) -> Reply {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+/// The one status table: what each failure is over HTTP.
+pub fn status_of(error: &Error) -> u16 {
+    match error {
+        Error::InvalidEvent { .. } => 400,
+        Error::WxApi { errcode, .. } => match codes::class(*errcode) {
+            Class::Ok => 200,
+            Class::BadRequest => 400,
+            Class::Refused => 403,
+            Class::NotFound => 404,
+            Class::WrongState => 409,
+            Class::Quota => 429,
+            Class::StaleToken | Class::Config => 500,
+            Class::Other => 502,
+            Class::Busy => 503,
+        },
+        Error::Token { .. } | Error::Config(_) => 500,
+        Error::Upstream { failure: Failure::Timeout, .. } => 504,
+        Error::Upstream { .. } => 502,
+    }
+}
+
+/// Tells a gateway's request from a direct invocation by the fields only a gateway sets.
+pub fn recognise(event: Value) -> Inbound {
+    let context = event.get("requestContext");
+    let gateway = if context.and_then(|c| c.get("elb")).is_some() {
+        Gateway::Alb
+    } else if event.get("version").and_then(Value::as_str) == Some("2.0") && context.is_some() {
+        let domain = context.and_then(|c| c.get("domainName")).and_then(Value::as_str).unwrap_or_default();
+        if domain.contains(".lambda-url.") {
+            Gateway::FunctionUrl
+        } else {
+            Gateway::HttpApi
+        }
+    } else if event.get("httpMethod").is_some() && context.is_some() {
+        Gateway::RestApi
+    } else {
+        return Inbound::Direct(event);
+    };
+    let authorised_by = authorisation(gateway, &event);
+    let parsed = read(gateway, event).map(|mut request| {
+        request.authorised_by = authorised_by;
+        request
+    });
+    Inbound::Http(
+        gateway,
+        parsed.map_err(|e| Reply::refuse(400, &format!("not a readable {} request: {e}", gateway.name()))),
+    )
+}
+
+/// How the gateway vouched for the caller, read from `requestContext` (which only the gateway can set).
+fn authorisation(gateway: Gateway, event: &Value) -> Option<&'static str> {
+    let context = &event["requestContext"];
+    let present = |v: &Value| !v.is_null() && v.as_object().is_none_or(|o| !o.is_empty());
+    match gateway {
+        Gateway::RestApi => {
+            if context["identity"]["userArn"].is_string() && context["identity"]["accessKey"].is_string() {
+                Some("iam")
+            } else if present(&context["authorizer"]) {
+                // A Lambda authorizer's context (principalId…) or Cognito's claims.
+                Some("authorizer")
+            } else {
+                None
+            }
+        }
+        Gateway::HttpApi => {
+            let authorizer = &context["authorizer"];
+            if present(&authorizer["jwt"]) {
+                Some("jwt")
+            } else if present(&authorizer["iam"]) {
+                Some("iam")
+            } else if present(&authorizer["lambda"]) {
+                Some("authorizer")
+            } else {
+                None
+            }
+        }
+        Gateway::FunctionUrl => present(&context["authorizer"]["iam"]).then_some("iam"),
+        // An ALB vouches for nobody in the event: only the key can.
+        Gateway::Alb => None,
+    }
+}
+
+fn read(gateway: Gateway, event: Value) -> Result<HttpRequest, serde_json::Error> {
+    let request = |method: &Method, headers: &HeaderMap, body: Option<String>, base64: bool| HttpRequest {
+        method: method.to_string(),
+        authorization: headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned),
+        body,
+        base64,
+        authorised_by: None,
+        multi_value_headers: false,
+    };
+    Ok(match gateway {
+        Gateway::RestApi => {
+            let r: ApiGatewayProxyRequest = serde_json::from_value(event)?;
+            request(&r.http_method, &r.headers, r.body, r.is_base64_encoded)
+        }
+        Gateway::HttpApi => {
+            let r: ApiGatewayV2httpRequest = serde_json::from_value(event)?;
+            request(&r.request_context.http.method, &r.headers, r.body, r.is_base64_encoded)
+        }
+        Gateway::FunctionUrl => {
+            let r: LambdaFunctionUrlRequest = serde_json::from_value(event)?;
+            let method = r.request_context.http.method.as_deref().unwrap_or_default();
+            let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
+            request(&method, &r.headers, r.body, r.is_base64_encoded)
+        }
+        Gateway::Alb => {
+            let r: AlbTargetGroupRequest = serde_json::from_value(event)?;
+            let multi = !r.multi_value_headers.is_empty();
+            let headers = if multi { &r.multi_value_headers } else { &r.headers };
+            HttpRequest { multi_value_headers: multi, ..request(&r.http_method, headers, r.body, r.is_base64_encoded) }
+        }
+    })
+}
+
+impl HttpRequest {
+    /// The event inside an authenticated, well-formed request; or the refusal. Nothing here calls WeChat.
+    pub fn admit(&self, key: Option<&SecretString>) -> Result<Value, Reply> {
+        if self.authorised_by.is_none() && !bearer_matches(self.authorization.as_deref(), key) {
+            let detail = "unauthorized: authorise the request at the gateway (IAM, JWT or a Lambda authorizer) \
+                          or send Authorization: Bearer <GATEWAY_API_KEY>";
+            return Err(Reply::refuse(401, detail).with_header(WWW_AUTHENTICATE, "Bearer"));
+        }
+        if self.method != "POST" {
+            let detail = format!("method {} not allowed: POST the call as a JSON object", self.method);
+            return Err(Reply::refuse(405, &detail).with_header(ALLOW, "POST"));
+        }
+        let raw = self.body.as_deref().unwrap_or_default();
+        // Base64 takes 4 characters for 3 bytes: a longer text cannot decode to a body that fits.
+        if raw.len() > MAX_BODY / 3 * 4 + 4 || (!self.base64 && raw.len() > MAX_BODY) {
+            return Err(too_large());
+        }
+        let bytes = if self.base64 {
+            base64::engine::general_purpose::STANDARD
+                .decode(raw)
+                .map_err(|_| Reply::refuse(400, "the body is marked base64 but does not decode"))?
+        } else {
+            raw.as_bytes().to_vec()
+        };
+        if bytes.len() > MAX_BODY {
+            return Err(too_large());
+        }
+        match serde_json::from_slice(&bytes) {
+            Ok(event @ Value::Object(_)) => Ok(event),
+            _ => Err(Reply::refuse(400, "the body must be a JSON object: the call's parameters")),
+        }
+    }
+
+    pub fn authorised_by(&self) -> &'static str {
+        self.authorised_by.unwrap_or("key")
+    }
+}
+
+fn too_large() -> Reply {
+    Reply::refuse(413, &format!("the body is over {} KiB", MAX_BODY / 1024))
+}
+
+/// `Authorization: Bearer <key>` against the configured key, in time independent of where they differ.
+fn bearer_matches(header: Option<&str>, key: Option<&SecretString>) -> bool {
+    let (Some(header), Some(key)) = (header, key) else { return false };
+    let Some((scheme, presented)) = header.trim().split_once(' ') else { return false };
+    scheme.eq_ignore_ascii_case("bearer")
+        && bool::from(presented.trim().as_bytes().ct_eq(key.expose_secret().as_bytes()))
+}
+
+/// The reply in `gateway`'s response shape, as the JSON the runtime sends back.
+pub fn respond(gateway: Gateway, reply: Reply, request: Option<&HttpRequest>) -> Value {
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8));
+    for (name, value) in &reply.headers {
+        headers.insert(name.clone(), HeaderValue::from_static(value));
+    }
+    let body = Some(Body::Text(reply.body.to_string()));
+    let status = i64::from(reply.status);
+    let shaped = match gateway {
+        Gateway::RestApi => {
+            let mut r = ApiGatewayProxyResponse::default();
+            (r.status_code, r.headers, r.body) = (status, headers, body);
+            serde_json::to_value(r)
+        }
+        Gateway::HttpApi | Gateway::FunctionUrl => {
+            let mut r = ApiGatewayV2httpResponse::default();
+            (r.status_code, r.headers, r.body) = (status, headers, body);
+            serde_json::to_value(r)
+        }
+        Gateway::Alb => {
+            let mut r = AlbTargetGroupResponse::default();
+            let reason = http::StatusCode::from_u16(reply.status).ok().and_then(|s| s.canonical_reason()).unwrap_or("");
+            (r.status_code, r.status_description, r.body) = (status, Some(format!("{} {reason}", reply.status)), body);
+            if request.is_some_and(|q| q.multi_value_headers) {
+                r.multi_value_headers = headers;
+            } else {
+                r.headers = headers;
+            }
+            serde_json::to_value(r)
+        }
+    };
+    shaped.unwrap_or_else(|_| json!({ "statusCode": 500 }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> SecretString {
+        "k3y-for-tests-0123456789".to_owned().into()
+    }
+
+    #[test]
+    fn the_status_table_covers_every_kind() {
+        let wx = |errcode| Error::WxApi { method: "m", errcode, errmsg: String::new() };
+        let cases = [
+            (wx(89244), 404),
+            (wx(89239), 404),
+            (wx(89242), 404),
+            (wx(89237), 409),
+            (wx(89240), 409),
+            (wx(89241), 409),
+            (wx(89243), 409),
+            (wx(89258), 409),
+            (wx(89238), 429),
+            (wx(45009), 429),
+            (wx(45011), 429),
+            (wx(89236), 403),
+            (wx(89256), 403),
+            (wx(89257), 403),
+            (wx(48001), 403),
+            (wx(47001), 400),
+            (wx(-1), 503),
+            (wx(40001), 500),
+            (wx(99999), 502),
+            (Error::InvalidEvent { method: "", detail: String::new() }, 400),
+            (Error::Token { method: "", errcode: 40125, errmsg: String::new() }, 500),
+            (Error::Upstream { method: "", failure: Failure::Timeout }, 504),
+            (Error::Upstream { method: "", failure: Failure::Status(502) }, 502),
+            (Error::Upstream { method: "", failure: Failure::InvalidJson(String::new()) }, 502),
+            (Error::Config(String::new()), 500),
+        ];
+        for (error, status) in cases {
+            assert_eq!(status_of(&error), status, "{error:?}");
+            assert!(status >= 400, "never 2xx for a failure");
+        }
+    }
+
+    #[test]
+    fn the_bearer_key_must_match_exactly() {
+        let k = key();
+        assert!(bearer_matches(Some("Bearer k3y-for-tests-0123456789"), Some(&k)));
+        assert!(bearer_matches(Some("bearer k3y-for-tests-0123456789"), Some(&k)));
+        assert!(!bearer_matches(Some("Bearer k3y-for-tests-012345678"), Some(&k)));
+        assert!(!bearer_matches(Some("Bearer k3y-for-tests-01234567890"), Some(&k)));
+        assert!(!bearer_matches(Some("Basic k3y-for-tests-0123456789"), Some(&k)));
+        assert!(!bearer_matches(Some("k3y-for-tests-0123456789"), Some(&k)));
+        assert!(!bearer_matches(None, Some(&k)));
+        assert!(!bearer_matches(Some("Bearer k3y-for-tests-0123456789"), None));
+    }
+}
