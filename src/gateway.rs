@@ -54,7 +54,8 @@ pub enum Inbound {
 #[derive(Debug)]
 pub struct HttpRequest {
     method: String,
-    authorization: Option<String>,
+    /// The `Authorization` header: may hold the gateway key, so kept out of Debug output.
+    authorization: Option<SecretString>,
     body: Option<String>,
     base64: bool,
     /// How the gateway authorised the request, if it did.
@@ -177,7 +178,10 @@ fn authorisation(gateway: Gateway, event: &Value) -> Option<&'static str> {
 fn read(gateway: Gateway, event: Value) -> Result<HttpRequest, serde_json::Error> {
     let request = |method: &Method, headers: &HeaderMap, body: Option<String>, base64: bool| HttpRequest {
         method: method.to_string(),
-        authorization: headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned),
+        authorization: headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| SecretString::from(v.to_owned())),
         body,
         base64,
         authorised_by: None,
@@ -210,7 +214,8 @@ fn read(gateway: Gateway, event: Value) -> Result<HttpRequest, serde_json::Error
 impl HttpRequest {
     /// The event inside an authenticated, well-formed request; or the refusal. Nothing here calls WeChat.
     pub fn admit(&self, key: Option<&SecretString>) -> Result<Value, Reply> {
-        if self.authorised_by.is_none() && !bearer_matches(self.authorization.as_deref(), key) {
+        let presented = self.authorization.as_ref().map(ExposeSecret::expose_secret);
+        if self.authorised_by.is_none() && !bearer_matches(presented, key) {
             let detail = "unauthorized: authorise the request at the gateway (IAM, JWT or a Lambda authorizer) \
                           or send Authorization: Bearer <GATEWAY_API_KEY>";
             return Err(Reply::refuse(401, detail).with_header(WWW_AUTHENTICATE, "Bearer"));
@@ -334,6 +339,13 @@ mod tests {
             assert_eq!(status_of(&error), status, "{error:?}");
             assert!(status >= 400, "never 2xx for a failure");
         }
+    }
+
+    #[test]
+    fn a_request_never_shows_its_authorization_header() {
+        let event = json!({"requestContext":{"elb":{}},"httpMethod":"POST","headers":{"authorization":"Bearer sekrit-value-0123456789"},"body":"{}"});
+        let Inbound::Http(_, Ok(request)) = recognise(event) else { panic!("an ALB request") };
+        assert!(!format!("{request:?}").contains("sekrit"));
     }
 
     #[test]
