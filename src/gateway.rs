@@ -105,8 +105,7 @@ pub fn status_of(error: &Error) -> u16 {
             Class::WrongState => 409,
             Class::Quota => 429,
             Class::StaleToken | Class::Config => 500,
-            Class::Other => 502,
-            Class::Busy => 503,
+            Class::Busy | Class::Other => 502,
         },
         Error::Token { .. } | Error::Config(_) => 500,
         Error::Upstream { failure: Failure::Timeout, .. } => 504,
@@ -142,34 +141,41 @@ pub fn recognise(event: Value) -> Inbound {
     )
 }
 
-/// How the gateway vouched for the caller, read from `requestContext` (which only the gateway can set).
+/// How the gateway vouched for the caller, read from `requestContext` (which only the gateway can set). Only real
+/// evidence counts: gateways send the same fields as nulls (`"authorizer":{"claims":null}`) for anonymous requests.
 fn authorisation(gateway: Gateway, event: &Value) -> Option<&'static str> {
     let context = &event["requestContext"];
-    let present = |v: &Value| !v.is_null() && v.as_object().is_none_or(|o| !o.is_empty());
+    let text = |v: &Value| v.as_str().is_some_and(|s| !s.is_empty());
+    let filled = |v: &Value| v.as_object().is_some_and(|o| !o.is_empty());
+    // SigV4: API Gateway and function URLs name the signer's key and identity.
+    let iam = |v: &Value| text(&v["accessKey"]) && (text(&v["userArn"]) || text(&v["callerId"]) || text(&v["caller"]));
+    let authorizer = &context["authorizer"];
     match gateway {
+        // REST APIs, and HTTP APIs with payload 1.0.
         Gateway::RestApi => {
-            if context["identity"]["userArn"].is_string() && context["identity"]["accessKey"].is_string() {
+            if iam(&context["identity"]) {
                 Some("iam")
-            } else if present(&context["authorizer"]) {
-                // A Lambda authorizer's context (principalId…) or Cognito's claims.
+            } else if filled(&authorizer["claims"]) {
+                Some("jwt")
+            } else if text(&authorizer["principalId"]) || filled(&authorizer["lambda"]) {
                 Some("authorizer")
             } else {
                 None
             }
         }
         Gateway::HttpApi => {
-            let authorizer = &context["authorizer"];
-            if present(&authorizer["jwt"]) {
+            if filled(&authorizer["jwt"]["claims"]) {
                 Some("jwt")
-            } else if present(&authorizer["iam"]) {
+            } else if iam(&authorizer["iam"]) {
                 Some("iam")
-            } else if present(&authorizer["lambda"]) {
+            } else if filled(&authorizer["lambda"]) {
+                // A Lambda authorizer must return a context for its requests to be told from anonymous ones.
                 Some("authorizer")
             } else {
                 None
             }
         }
-        Gateway::FunctionUrl => present(&context["authorizer"]["iam"]).then_some("iam"),
+        Gateway::FunctionUrl => iam(&authorizer["iam"]).then_some("iam"),
         // An ALB vouches for nobody in the event: only the key can.
         Gateway::Alb => None,
     }
@@ -325,7 +331,7 @@ mod tests {
             (wx(89257), 403),
             (wx(48001), 403),
             (wx(47001), 400),
-            (wx(-1), 503),
+            (wx(-1), 502),
             (wx(40001), 500),
             (wx(99999), 502),
             (Error::InvalidEvent { method: "", detail: String::new() }, 400),

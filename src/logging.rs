@@ -1,9 +1,11 @@
-//! JSON logs, one object a line. Whatever `RUST_LOG` asks, the HTTP crates stay at `warn`: reqwest logs request URLs
-//! at `debug`, and ours carry `access_token` (and, on the classic endpoint, the secret).
+//! JSON logs, one object a line. Whatever `RUST_LOG` asks, the HTTP crates stay at `warn` (reqwest logs request URLs
+//! at `debug`, and ours carry `access_token` and, on the classic endpoint, the secret), and lambda_runtime at `debug`.
 
 use tracing_subscriber::EnvFilter;
 
-const QUIET_HTTP: [&str; 5] = ["reqwest=warn", "hyper=warn", "hyper_util=warn", "h2=warn", "rustls=warn"];
+/// lambda_runtime logs each raw event at `trace`, and a gateway's event carries the `Authorization` header.
+const QUIET_HTTP: [&str; 6] =
+    ["reqwest=warn", "hyper=warn", "hyper_util=warn", "h2=warn", "rustls=warn", "lambda_runtime=debug"];
 
 /// Where log lines go: Lambda reads stdout; `wxpm` keeps stdout for the result.
 #[derive(Debug, Clone, Copy)]

@@ -143,6 +143,22 @@ fn regex_free_scan(text: &str) -> Option<String> {
 }
 
 #[test]
+fn the_gateway_key_is_never_logged_even_at_trace() {
+    let key = "demo-gateway-key-0123456789";
+    let s = Setup::new(&[("RUST_LOG", "trace"), ("GATEWAY_API_KEY", key)]);
+    let path = format!("{}/events/alb-bearer.json", env!("CARGO_MANIFEST_DIR"));
+    let event: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let answer = s.api.invoke(&event, TIMEOUT).response();
+    assert_eq!(answer["statusCode"], 200);
+    let mut wrong = event.clone();
+    wrong["headers"]["authorization"] = json!("Bearer demo-gateway-key-WRONG-0123456789");
+    assert_eq!(s.api.invoke(&wrong, TIMEOUT).response()["statusCode"], 401);
+    let output = s.function.output();
+    assert!(output.contains("\"level\":\"DEBUG\"") || output.contains("\"level\":\"TRACE\""));
+    assert_clean(&output, &[key.to_owned(), "demo-gateway-key-WRONG-0123456789".to_owned()]);
+}
+
+#[test]
 fn a_redirect_is_not_followed_so_the_secret_stays_put() {
     let s = Setup::new(&[]);
     let elsewhere = format!("{}/elsewhere", s.emu.base_url());

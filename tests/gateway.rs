@@ -133,6 +133,32 @@ fn without_gateway_authorisation_only_the_right_key_gets_in() {
     let calls_before_refusals = s.emu.requests().len();
     assert!(calls_before_refusals > 0);
 
+    // Anonymous requests carry the authorisation fields as nulls: none of that is authorisation.
+    let with_context = |name: &str, authorizer: Value| {
+        let mut event = sample(name);
+        event["requestContext"]["authorizer"] = authorizer;
+        event
+    };
+    let nulls = [
+        with_context("rest-api-anonymous", json!({"claims":null,"scopes":null})),
+        with_context("rest-api-anonymous", json!({"principalId":null})),
+        with_context("rest-api-anonymous", json!({"claims":{},"principalId":""})),
+        with_context("http-api-anonymous", json!({"jwt":{"claims":null,"scopes":null}})),
+        with_context("http-api-anonymous", json!({"iam":{"accessKey":null,"userArn":null}})),
+        with_context("http-api-anonymous", json!({"lambda":null})),
+        with_context("function-url-anonymous", json!({"iam":{"accessKey":null}})),
+        with_context("function-url-anonymous", json!({"iam":{}})),
+    ];
+    for event in nulls {
+        assert_eq!(http(&s, event.clone()).status, 401, "{}", event["requestContext"]["authorizer"]);
+    }
+    // An HTTP API with payload format 1.0 and no authorizer, as AWS documents it.
+    let mut v1 = sample("rest-api-anonymous");
+    v1["version"] = json!("1.0");
+    v1["requestContext"]["authorizer"] = json!({"claims":null,"scopes":null});
+    assert_eq!(http(&s, v1).status, 401);
+    assert_eq!(s.emu.requests().len(), calls_before_refusals, "a refused request reached WeChat");
+
     // A function with no key configured admits nobody by key.
     let s = Setup::new(&[]);
     for name in anonymous {
@@ -213,7 +239,7 @@ fn the_status_table_holds_end_to_end() {
     s.emu.script("/wxa/plugin", Fault::Errcode { errcode: 45009, errmsg: None }, 1);
     assert_eq!(status_and_code(call(json!({"action":"list"}))), (429, 45009));
     s.emu.script("/wxa/plugin", Fault::Errcode { errcode: -1, errmsg: None }, 1);
-    assert_eq!(status_and_code(call(json!({"action":"unbind","pluginAppid":"wxpluginchat0001"}))), (503, -1));
+    assert_eq!(status_and_code(call(json!({"action":"unbind","pluginAppid":"wxpluginchat0001"}))), (502, -1));
     s.emu.script("/wxa/plugin", Fault::NonJson { body: None }, 1);
     assert_eq!(status_and_code(call(json!({"action":"unbind","pluginAppid":"wxpluginchat0001"}))), (502, -601001));
     s.emu.script("/wxa/plugin", Fault::Status { status: 500 }, 1);
