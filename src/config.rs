@@ -18,10 +18,12 @@ pub enum TokenEndpoint {
 }
 
 /// Where access tokens are cached.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum TokenCache {
     /// In the container's memory.
     Memory,
+    /// In Redis, shared by every instance (the URL may carry a password).
+    Redis(SecretString),
 }
 
 #[derive(Debug)]
@@ -84,11 +86,7 @@ impl Config {
 
         let token_cache = match get("WX_TOKEN_CACHE").as_deref() {
             None | Some("memory") => TokenCache::Memory,
-            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
-                return Err(bad(
-                    "WX_TOKEN_CACHE: a Redis token cache is not supported by this version; use memory".into()
-                ))
-            }
+            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => TokenCache::Redis(url.into()),
             Some(_) => return Err(bad("WX_TOKEN_CACHE must be memory or a redis:// URL".to_owned())),
         };
 
@@ -126,7 +124,7 @@ mod tests {
         let c = config(&[("WX_APPID", "wxa"), ("WX_SECRET", "s")]).unwrap();
         assert_eq!(c.api_base, DEFAULT_API_BASE);
         assert_eq!(c.token_endpoint, TokenEndpoint::Stable);
-        assert_eq!(c.token_cache, TokenCache::Memory);
+        assert!(matches!(c.token_cache, TokenCache::Memory));
         assert!(
             matches!(c.credentials, Credentials::App { ref appid, ref secret } if appid == "wxa" && secret.expose_secret() == "s")
         );
@@ -154,7 +152,9 @@ mod tests {
         assert!(with("WX_API_BASE", "ftp://x").contains("http(s)"));
         assert!(with("WX_API_BASE", "not a url").contains("not a URL"));
         assert!(with("WX_TOKEN_CACHE", "disk").contains("memory or a redis"));
-        assert!(with("WX_TOKEN_CACHE", "redis://cache:6379").contains("not supported"));
+        let redis = config(&[creds[0], creds[1], ("WX_TOKEN_CACHE", "rediss://:pa55word@cache:6379")]).unwrap();
+        assert!(matches!(redis.token_cache, TokenCache::Redis(_)));
+        assert!(!format!("{redis:?}").contains("pa55word"));
         assert!(with("GATEWAY_API_KEY", "short").contains("at least 16"));
         assert!(with("GATEWAY_API_KEY", "a key with spaces in it").contains("without spaces"));
         let c = config(&[creds[0], creds[1], ("GATEWAY_API_KEY", "0123456789abcdef")]).unwrap();

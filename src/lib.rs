@@ -17,12 +17,13 @@ pub mod wechat;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
 pub use config::Config;
 pub use error::Error;
 pub use operation::Operation;
-use token::{MemoryStore, TokenProvider};
+use token::{RedisStore, TokenProvider, TokenStore};
 use wechat::codes::{self, Class};
 use wechat::{errcode, errmsg, Answer, WeChatClient};
 
@@ -39,10 +40,13 @@ pub struct App {
 impl App {
     pub fn new(config: &Config) -> Result<App, Error> {
         let client = WeChatClient::new(&config.api_base).map_err(Error::Config)?;
-        let store = match config.token_cache {
-            config::TokenCache::Memory => Arc::new(MemoryStore::default()),
+        let shared: Option<Arc<dyn TokenStore>> = match &config.token_cache {
+            config::TokenCache::Memory => None,
+            config::TokenCache::Redis(url) => Some(Arc::new(
+                RedisStore::new(url.expose_secret()).map_err(|why| Error::Config(format!("WX_TOKEN_CACHE: {why}")))?,
+            )),
         };
-        Ok(App { client, tokens: TokenProvider::new(config, store), gateway_key: config.gateway_key.clone() })
+        Ok(App { client, tokens: TokenProvider::new(config, shared), gateway_key: config.gateway_key.clone() })
     }
 
     pub fn from_env() -> Result<App, Error> {

@@ -1,6 +1,7 @@
 //! Access tokens: fetched lazily, shared by concurrent callers (single flight), refreshed 5 minutes before expiry,
 //! dropped after a token error only if still the cached one, never force-refreshed; failures are not cached.
 
+mod redis;
 mod store;
 
 use std::sync::Arc;
@@ -16,7 +17,8 @@ use crate::wechat::{codes, errcode, errmsg, Answer, WeChatClient};
 /// What a broken token answer is shown as, in place of its body.
 const WITHHELD: &str = "(the token endpoint's answer, withheld: it is not a token answer)";
 
-pub use store::{MemoryStore, TokenStore};
+pub use redis::RedisStore;
+pub use store::{Lock, TokenStore, Unavailable};
 
 /// Refresh a token when it has less than this left (WeChat's own overlap).
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(300);
@@ -53,15 +55,24 @@ enum Source {
 
 pub struct TokenProvider {
     source: Source,
-    store: Arc<dyn TokenStore>,
-    /// The store key: per appid and endpoint, never containing the secret.
+    /// The key in the shared store: per appid and endpoint, never containing the secret.
     key: String,
-    /// Held by the one caller that fetches; the others wait on it, then find the fresh token in the store.
+    /// This container's copy, used first; the only one without a shared store, and the fallback when it fails.
+    local: std::sync::Mutex<Option<CachedToken>>,
+    shared: Option<Arc<dyn TokenStore>>,
+    /// Held by the one caller in this container that refreshes; the others wait on it, then find its token.
     refresh: tokio::sync::Mutex<()>,
 }
 
+/// How long one instance may hold the fleet's refresh lease.
+pub const LOCK_LEASE: Duration = Duration::from_secs(5);
+/// How long an instance waits for another's refresh before fetching for itself.
+pub const PEER_WAIT: Duration = Duration::from_secs(2);
+const PEER_POLL: Duration = Duration::from_millis(25);
+
 impl TokenProvider {
-    pub fn new(config: &Config, store: Arc<dyn TokenStore>) -> TokenProvider {
+    /// A provider for `config`'s credentials; `shared` is the fleet's store, if there is one.
+    pub fn new(config: &Config, shared: Option<Arc<dyn TokenStore>>) -> TokenProvider {
         let (source, key) = match &config.credentials {
             Credentials::Fixed { token } => (Source::Fixed(token.clone()), "fixed".to_owned()),
             Credentials::App { appid, secret } => {
@@ -74,7 +85,7 @@ impl TokenProvider {
                 (source, format!("wx:token:{kind}:{appid}"))
             }
         };
-        TokenProvider { source, store, key, refresh: tokio::sync::Mutex::new(()) }
+        TokenProvider { source, key, local: Default::default(), shared, refresh: tokio::sync::Mutex::new(()) }
     }
 
     /// Whether a token error can be cured by fetching another token.
@@ -82,24 +93,87 @@ impl TokenProvider {
         !matches!(self.source, Source::Fixed(_))
     }
 
+    fn local(&self) -> std::sync::MutexGuard<'_, Option<CachedToken>> {
+        // A panic while holding the lock leaves a whole token or none: still usable.
+        self.local.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn fresh_local(&self) -> Option<SecretString> {
+        self.local().as_ref().filter(|t| t.fresh(now_ms())).map(|t| t.value.clone())
+    }
+
+    fn keep(&self, token: &CachedToken) -> SecretString {
+        *self.local() = Some(token.clone());
+        token.value.clone()
+    }
+
     /// A token good for at least the refresh margin (or the fixed one), fetched at most once however many callers
-    /// ask at the same time.
+    /// ask at the same time: once per container, and with a shared store once per fleet.
     pub async fn token(&self, client: &WeChatClient, deadline: Instant) -> Result<SecretString, Error> {
-        let (endpoint, appid, secret) = match &self.source {
-            Source::Fixed(token) => return Ok(token.clone()),
-            Source::Endpoint { endpoint, appid, secret } => (*endpoint, appid, secret),
-        };
-        if let Some(t) = self.store.load(&self.key).await.filter(|t| t.fresh(now_ms())) {
-            return Ok(t.value);
+        if let Source::Fixed(token) = &self.source {
+            return Ok(token.clone());
+        }
+        if let Some(token) = self.fresh_local() {
+            return Ok(token);
         }
         // Waiting for another caller's fetch is bounded like an exchange: it ends in time to answer.
         let timed_out = || Error::token_failure(Failure::Timeout);
         let patience = time_left(deadline).ok_or_else(timed_out)?;
         let _turn = tokio::time::timeout(patience, self.refresh.lock()).await.map_err(|_| timed_out())?;
         // Whoever held the lock before us may have fetched already.
-        if let Some(t) = self.store.load(&self.key).await.filter(|t| t.fresh(now_ms())) {
-            return Ok(t.value);
+        if let Some(token) = self.fresh_local() {
+            return Ok(token);
         }
+        let mut lease = None;
+        if let Some(shared) = &self.shared {
+            if let Ok(Some(token)) = shared.load(&self.key).await {
+                if token.fresh(now_ms()) {
+                    return Ok(self.keep(&token));
+                }
+            }
+            match shared.lock(&self.key, LOCK_LEASE).await {
+                Ok(Lock::Held(holder)) => lease = Some(holder),
+                Ok(Lock::Taken) => {
+                    if let Some(token) = self.wait_for_peer(shared.as_ref(), deadline).await {
+                        return Ok(self.keep(&token));
+                    }
+                    tracing::warn!("no token from the instance refreshing it; fetching one here");
+                }
+                Err(_) => {}
+            }
+        }
+        let fetched = self.fetch(client, deadline).await;
+        if let Some(shared) = &self.shared {
+            if let Ok(token) = &fetched {
+                let _ = shared.save(&self.key, token).await;
+            }
+            if let Some(holder) = lease {
+                let _ = shared.unlock(&self.key, &holder).await;
+            }
+        }
+        fetched.map(|token| self.keep(&token))
+    }
+
+    /// The token another instance is fetching, if it lands within the bounded wait.
+    async fn wait_for_peer(&self, shared: &dyn TokenStore, deadline: Instant) -> Option<CachedToken> {
+        // Leave at least half the remaining time for fetching here.
+        let wait = PEER_WAIT.min(time_left(deadline)? / 2);
+        let until = Instant::now() + wait;
+        while Instant::now() + PEER_POLL < until {
+            tokio::time::sleep(PEER_POLL).await;
+            match shared.load(&self.key).await {
+                Ok(Some(token)) if token.fresh(now_ms()) => return Some(token),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+
+    async fn fetch(&self, client: &WeChatClient, deadline: Instant) -> Result<CachedToken, Error> {
+        let Source::Endpoint { endpoint, appid, secret } = &self.source else {
+            unreachable!("a fixed token is never fetched")
+        };
         let answer = match endpoint {
             TokenEndpoint::Stable => client.stable_token(appid, secret, deadline).await,
             TokenEndpoint::Classic => client.classic_token(appid, secret, deadline).await,
@@ -109,14 +183,21 @@ impl TokenProvider {
             Failure::InvalidJson(_) => Error::token_failure(Failure::InvalidJson(WITHHELD.to_owned())),
             other => Error::token_failure(other),
         })?;
-        let fetched = parse_token(&answer, now_ms())?;
-        self.store.save(&self.key, &fetched).await;
-        Ok(fetched.value)
+        parse_token(&answer, now_ms())
     }
 
-    /// After WeChat refused `stale` as invalid or expired: forget it, unless the cache already holds another.
+    /// After WeChat refused `stale` as invalid or expired: forget it, here and in the shared store, unless another
+    /// token has already replaced it.
     pub async fn invalidate(&self, stale: &SecretString) {
-        self.store.remove_if(&self.key, stale.expose_secret()).await;
+        {
+            let mut local = self.local();
+            if local.as_ref().is_some_and(|t| t.value.expose_secret() == stale.expose_secret()) {
+                *local = None;
+            }
+        }
+        if let Some(shared) = &self.shared {
+            let _ = shared.remove_if(&self.key, stale.expose_secret()).await;
+        }
     }
 }
 

@@ -1,0 +1,152 @@
+//! The token store on Redis (ElastiCache and friends): one token per appid and endpoint for the whole fleet.
+//!
+//! Values are `<expires_at_ms>|<token>` under `wx:token:<endpoint>:<appid>`, with a TTL that ends when the token is due
+//! for refresh; the refresh lease is `<key>:lock` (SET NX PX, a random holder value, released by compare-and-delete).
+//! Every operation is bounded by a short timeout, and after a failure Redis is left alone for a moment: the function
+//! then works from its own memory, and comes back to Redis by itself.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, RedisError, Script};
+
+use super::store::{Lock, TokenStore, Unavailable};
+use super::{now_ms, CachedToken, REFRESH_MARGIN};
+
+/// The longest any one Redis operation may take.
+pub const OP_TIMEOUT: Duration = Duration::from_millis(300);
+/// After a failure, Redis is not tried again for this long.
+const BACKOFF: Duration = Duration::from_secs(1);
+
+const REMOVE_IF: &str = r"
+local v = redis.call('GET', KEYS[1])
+if v then
+  local sep = string.find(v, '|', 1, true)
+  if sep and string.sub(v, sep + 1) == ARGV[1] then
+    return redis.call('DEL', KEYS[1])
+  end
+end
+return 0";
+
+const UNLOCK: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0";
+
+pub struct RedisStore {
+    redis: ConnectionManager,
+    remove_if: Script,
+    unlock: Script,
+    /// Unix ms before which Redis is not tried (after a failure).
+    resting_until: AtomicU64,
+}
+
+impl RedisStore {
+    /// Prepares the connection without making it: a cold start must not wait for (or fail on) Redis.
+    pub fn new(url: &str) -> Result<RedisStore, String> {
+        let client = redis::Client::open(url).map_err(|e| format!("not a Redis URL ({:?})", e.kind()))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(OP_TIMEOUT))
+            .set_response_timeout(Some(OP_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(BACKOFF);
+        let redis = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(|e| format!("cannot prepare the Redis connection ({:?})", e.kind()))?;
+        Ok(RedisStore {
+            redis,
+            remove_if: Script::new(REMOVE_IF),
+            unlock: Script::new(UNLOCK),
+            resting_until: AtomicU64::new(0),
+        })
+    }
+
+    /// Runs `op` within the timeout, once more at once if the connection had broken (the manager reconnects), and
+    /// marks Redis as resting after a failure.
+    async fn run<T, F, Fut>(&self, what: &'static str, op: F) -> Result<T, Unavailable>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = Result<T, RedisError>>,
+    {
+        if now_ms() < self.resting_until.load(Ordering::Relaxed) {
+            return Err(Unavailable("resting after a failure".to_owned()));
+        }
+        let attempt = || tokio::time::timeout(OP_TIMEOUT, op(self.redis.clone()));
+        let outcome = match attempt().await {
+            Ok(Err(e)) if e.is_io_error() || e.is_connection_dropped() => attempt().await,
+            first => first,
+        };
+        let why = match outcome {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(e)) => format!("{:?} ({})", e.kind(), e.category()),
+            Err(_) => format!("no answer within {} ms", OP_TIMEOUT.as_millis()),
+        };
+        self.resting_until.store(now_ms() + BACKOFF.as_millis() as u64, Ordering::Relaxed);
+        tracing::warn!(op = what, error = %why, "Redis token cache unavailable; using this instance's own cache");
+        Err(Unavailable(why))
+    }
+}
+
+#[async_trait]
+impl TokenStore for RedisStore {
+    async fn load(&self, key: &str) -> Result<Option<CachedToken>, Unavailable> {
+        let stored: Option<String> = self.run("load", |mut r| async move { r.get(key).await }).await?;
+        Ok(stored.and_then(|v| {
+            let (expires, token) = v.split_once('|')?;
+            Some(CachedToken { value: token.to_owned().into(), expires_at_ms: expires.parse().ok()? })
+        }))
+    }
+
+    async fn save(&self, key: &str, token: &CachedToken) -> Result<(), Unavailable> {
+        let keep_ms = token.expires_at_ms.saturating_sub(now_ms()).saturating_sub(REFRESH_MARGIN.as_millis() as u64);
+        if keep_ms == 0 {
+            return Ok(());
+        }
+        use secrecy::ExposeSecret;
+        let value = format!("{}|{}", token.expires_at_ms, token.value.expose_secret());
+        self.run("save", |mut r| {
+            let value = value.clone();
+            async move { r.pset_ex::<_, _, ()>(key, value, keep_ms).await }
+        })
+        .await
+    }
+
+    async fn remove_if(&self, key: &str, value: &str) -> Result<bool, Unavailable> {
+        let removed: i64 = self
+            .run("remove_if", |mut r| {
+                let mut call = self.remove_if.key(key);
+                call.arg(value);
+                async move { call.invoke_async(&mut r).await }
+            })
+            .await?;
+        Ok(removed == 1)
+    }
+
+    async fn lock(&self, key: &str, lease: Duration) -> Result<Lock, Unavailable> {
+        let holder = format!("{:032x}", rand::random::<u128>());
+        let lock_key = format!("{key}:lock");
+        let lease_ms = lease.as_millis() as u64;
+        let taken: Option<String> = self
+            .run("lock", |mut r| {
+                let (lock_key, holder) = (lock_key.clone(), holder.clone());
+                let options = redis::SetOptions::default()
+                    .conditional_set(redis::ExistenceCheck::NX)
+                    .with_expiration(redis::SetExpiry::PX(lease_ms));
+                async move { r.set_options(lock_key, holder, options).await }
+            })
+            .await?;
+        Ok(if taken.is_some() { Lock::Held(holder) } else { Lock::Taken })
+    }
+
+    async fn unlock(&self, key: &str, holder: &str) -> Result<(), Unavailable> {
+        let lock_key = format!("{key}:lock");
+        self.run("unlock", |mut r| {
+            let mut call = self.unlock.key(&lock_key);
+            call.arg(holder);
+            async move { call.invoke_async::<i64>(&mut r).await.map(|_| ()) }
+        })
+        .await
+    }
+}
