@@ -132,7 +132,16 @@ impl TokenProvider {
                 }
             }
             match shared.lock(&self.key, LOCK_LEASE).await {
-                Ok(Lock::Held(holder)) => lease = Some(holder),
+                Ok(Lock::Held(holder)) => {
+                    // The previous holder may have saved its token and let go between our look and our lock.
+                    if let Ok(Some(token)) = shared.load(&self.key).await {
+                        if token.fresh(now_ms()) {
+                            let _ = shared.unlock(&self.key, &holder).await;
+                            return Ok(self.keep(&token));
+                        }
+                    }
+                    lease = Some(holder);
+                }
                 Ok(Lock::Taken) => {
                     if let Some(token) = self.wait_for_peer(shared.as_ref(), deadline).await {
                         return Ok(self.keep(&token));

@@ -2,5 +2,6 @@
 #![allow(dead_code)] // each test crate uses a subset
 
 pub mod function;
+pub mod redis;
 pub mod runtime_api;
 pub mod setup;
