@@ -3,6 +3,7 @@
 use secrecy::SecretString;
 
 use crate::error::Error;
+use crate::secrets::StoredSecret;
 
 pub const DEFAULT_API_BASE: &str = "https://api.weixin.qq.com";
 /// A shorter gateway key could be guessed.
@@ -30,6 +31,8 @@ pub enum TokenCache {
 pub enum Credentials {
     /// The mini program's appid and secret: tokens are fetched and refreshed.
     App { appid: String, secret: SecretString },
+    /// The appid, with the secret still in Secrets Manager or SSM: [`Config::resolve`] reads it.
+    Stored { appid: String, secret: StoredSecret },
     /// A token from elsewhere, used as it is.
     Fixed { token: SecretString },
 }
@@ -50,19 +53,51 @@ impl Config {
         Config::from_lookup(|name| std::env::var(name).ok())
     }
 
+    /// Reads a secret kept in Secrets Manager or SSM (through the Lambda extension), so that the credentials are
+    /// complete. `env` gives the extension's port and the session token.
+    pub async fn resolve(mut self, env: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
+        if let Credentials::Stored { appid, secret } = &self.credentials {
+            let secret = crate::secrets::fetch(secret, env).await.map_err(Error::Config)?;
+            self.credentials = Credentials::App { appid: appid.clone(), secret };
+        }
+        Ok(self)
+    }
+
     /// Reads the configuration through `lookup` (the environment, or a test's map). Empty values count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
         let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let bad = |why: String| Error::Config(why);
 
-        let credentials = match (get("WX_ACCESS_TOKEN"), get("WX_APPID"), get("WX_SECRET")) {
+        let secrets: Vec<(&str, String)> = ["WX_SECRET", "WX_SECRET_ARN", "WX_SECRET_PARAMETER"]
+            .into_iter()
+            .filter_map(|name| get(name).map(|value| (name, value)))
+            .collect();
+        if secrets.len() > 1 {
+            let names: Vec<&str> = secrets.iter().map(|(name, _)| *name).collect();
+            let names = names.join(" and ");
+            return Err(bad(format!("set only one of WX_SECRET, WX_SECRET_ARN, WX_SECRET_PARAMETER, not {names}")));
+        }
+        let secret = secrets.into_iter().next();
+        let credentials = match (get("WX_ACCESS_TOKEN"), get("WX_APPID"), secret) {
             (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-                return Err(bad("set either WX_ACCESS_TOKEN or WX_APPID and WX_SECRET, not both".into()))
+                return Err(bad("set either WX_ACCESS_TOKEN or WX_APPID and its secret, not both".into()))
             }
             (Some(token), None, None) => Credentials::Fixed { token: token.into() },
-            (None, Some(appid), Some(secret)) => Credentials::App { appid, secret: secret.into() },
-            (None, Some(_), None) => return Err(bad("WX_SECRET is not set (the mini program's AppSecret)".into())),
-            (None, None, Some(_)) => return Err(bad("WX_APPID is not set (the mini program's AppID)".into())),
+            (None, Some(appid), Some(("WX_SECRET", secret))) => Credentials::App { appid, secret: secret.into() },
+            (None, Some(appid), Some(("WX_SECRET_ARN", id))) => {
+                Credentials::Stored { appid, secret: StoredSecret::SecretsManager(id) }
+            }
+            (None, Some(appid), Some((_, name))) => {
+                Credentials::Stored { appid, secret: StoredSecret::Parameter(name) }
+            }
+            (None, Some(_), None) => {
+                return Err(bad(
+                    "WX_SECRET is not set (the mini program's AppSecret; or WX_SECRET_ARN, WX_SECRET_PARAMETER)".into(),
+                ))
+            }
+            (None, None, Some((name, _))) => {
+                return Err(bad(format!("WX_APPID is not set (the mini program's AppID, to go with {name})")))
+            }
             (None, None, None) => {
                 return Err(bad(
                     "WX_APPID and WX_SECRET are not set (or set WX_ACCESS_TOKEN to use a token as it is)".into()
@@ -146,6 +181,13 @@ mod tests {
         assert!(config_error(&[("WX_SECRET", "s")]).contains("WX_APPID is not set"));
         assert!(config_error(&[("WX_APPID", "a"), ("WX_SECRET", " ")]).contains("WX_SECRET is not set"));
         assert!(config_error(&[("WX_ACCESS_TOKEN", "t"), ("WX_APPID", "a")]).contains("not both"));
+        let both = config_error(&[("WX_APPID", "a"), ("WX_SECRET", "s"), ("WX_SECRET_ARN", "arn:x")]);
+        assert!(both.contains("set only one of") && both.contains("WX_SECRET and WX_SECRET_ARN"), "{both}");
+        assert!(config_error(&[("WX_SECRET_PARAMETER", "/wx/secret")]).contains("to go with WX_SECRET_PARAMETER"));
+        let stored = config(&[("WX_APPID", "a"), ("WX_SECRET_PARAMETER", "/wx/secret")]).unwrap();
+        assert!(
+            matches!(stored.credentials, Credentials::Stored { secret: StoredSecret::Parameter(ref p), .. } if p == "/wx/secret")
+        );
         let creds = [("WX_APPID", "a"), ("WX_SECRET", "s")];
         let with = |k, v| config_error(&[creds[0], creds[1], (k, v)]);
         assert!(with("WX_TOKEN_ENDPOINT", "fast").contains("stable or classic"));

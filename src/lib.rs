@@ -11,6 +11,7 @@ pub mod error;
 pub mod gateway;
 pub mod logging;
 pub mod operation;
+pub mod secrets;
 pub mod token;
 pub mod wechat;
 
@@ -38,6 +39,7 @@ pub struct App {
 }
 
 impl App {
+    /// The container's state for `config`, whose credentials must be complete (see [`Config::resolve`]).
     pub fn new(config: &Config) -> Result<App, Error> {
         let client = WeChatClient::new(&config.api_base).map_err(Error::Config)?;
         let shared: Option<Arc<dyn TokenStore>> = match &config.token_cache {
@@ -46,11 +48,13 @@ impl App {
                 RedisStore::new(url.expose_secret()).map_err(|why| Error::Config(format!("WX_TOKEN_CACHE: {why}")))?,
             )),
         };
-        Ok(App { client, tokens: TokenProvider::new(config, shared), gateway_key: config.gateway_key.clone() })
+        Ok(App { client, tokens: TokenProvider::new(config, shared)?, gateway_key: config.gateway_key.clone() })
     }
 
-    pub fn from_env() -> Result<App, Error> {
-        App::new(&Config::from_env()?)
+    /// The cold start: the environment read once, a stored secret fetched, the state built.
+    pub async fn from_env() -> Result<App, Error> {
+        let config = Config::from_env()?.resolve(|name| std::env::var(name).ok()).await?;
+        App::new(&config)
     }
 
     /// One invocation as Lambda delivers it: a direct call, or a gateway's HTTP request (answered in the gateway's

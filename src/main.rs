@@ -9,7 +9,7 @@ use wx_plugin_manager::{deadline_from_epoch_ms, logging, App};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     logging::init(logging::Target::Stdout);
-    let app = match App::from_env() {
+    let app = match App::from_env().await {
         Ok(app) => Arc::new(app),
         Err(e) => {
             wx_plugin_manager::init_failed(&e).await;

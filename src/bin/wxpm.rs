@@ -129,7 +129,7 @@ fn invoke(path: &std::path::Path, api_base: Option<String>, timeout: f64) -> Exi
     };
     let deadline = Instant::now() + limit;
     let outcome = runtime.block_on(async {
-        let app = App::new(&config?)?;
+        let app = App::new(&config?.resolve(own).await?)?;
         app.handle(event, deadline, "local").await
     });
     report(outcome)

@@ -72,9 +72,13 @@ const PEER_POLL: Duration = Duration::from_millis(25);
 
 impl TokenProvider {
     /// A provider for `config`'s credentials; `shared` is the fleet's store, if there is one.
-    pub fn new(config: &Config, shared: Option<Arc<dyn TokenStore>>) -> TokenProvider {
+    /// Refuses credentials whose secret is still stored elsewhere (see `Config::resolve`).
+    pub fn new(config: &Config, shared: Option<Arc<dyn TokenStore>>) -> Result<TokenProvider, Error> {
         let (source, key) = match &config.credentials {
             Credentials::Fixed { token } => (Source::Fixed(token.clone()), "fixed".to_owned()),
+            Credentials::Stored { secret, .. } => {
+                return Err(Error::Config(format!("{} has not been read yet (Config::resolve)", secret.variable())))
+            }
             Credentials::App { appid, secret } => {
                 let endpoint = config.token_endpoint;
                 let kind = match endpoint {
@@ -85,7 +89,7 @@ impl TokenProvider {
                 (source, format!("wx:token:{kind}:{appid}"))
             }
         };
-        TokenProvider { source, key, local: Default::default(), shared, refresh: tokio::sync::Mutex::new(()) }
+        Ok(TokenProvider { source, key, local: Default::default(), shared, refresh: tokio::sync::Mutex::new(()) })
     }
 
     /// Whether a token error can be cured by fetching another token.
