@@ -45,8 +45,12 @@ pub struct RedisStore {
 }
 
 impl RedisStore {
-    /// Prepares the connection without making it: a cold start must not wait for (or fail on) Redis.
+    /// Prepares the connection without making it: a cold start must not wait for (or fail on) Redis. Runs inside a
+    /// Tokio runtime (the connection manager lives on it).
     pub fn new(url: &str) -> Result<RedisStore, String> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err("the Redis store needs a Tokio runtime".to_owned());
+        }
         let client = redis::Client::open(url).map_err(|e| format!("not a Redis URL ({:?})", e.kind()))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(OP_TIMEOUT))

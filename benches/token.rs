@@ -1,0 +1,98 @@
+//! Token acquisition: from this instance's memory, and from a shared Redis, on a hit and on a miss (a fetch from the
+//! emulator's stable_token endpoint on loopback). Needs `redis-server` on PATH for the Redis half.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use secrecy::ExposeSecret;
+use wx_plugin_manager::emulator::{Emulator, DEMO_APPID, DEMO_SECRET};
+use wx_plugin_manager::token::{RedisStore, TokenProvider, TokenStore};
+use wx_plugin_manager::wechat::WeChatClient;
+use wx_plugin_manager::Config;
+
+struct Redis(Child, u16);
+
+impl Redis {
+    fn start() -> Option<Redis> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .ok()?;
+        let until = Instant::now() + Duration::from_secs(5);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(Redis(child, port))
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn token_acquisition(c: &mut Criterion) {
+    let emulator = Emulator::start().unwrap();
+    emulator.edit_world(|w| w.settings.stable_minute_quota = u32::MAX);
+    let base = emulator.base_url().to_owned();
+    let config = Config::from_lookup(|name| match name {
+        "WX_APPID" => Some(DEMO_APPID.to_owned()),
+        "WX_SECRET" => Some(DEMO_SECRET.to_owned()),
+        "WX_API_BASE" => Some(base.clone()),
+        _ => None,
+    })
+    .unwrap();
+    let client = WeChatClient::new(&base).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let deadline = || Instant::now() + Duration::from_secs(10);
+    let provider = |shared: Option<Arc<dyn TokenStore>>| TokenProvider::new(&config, shared).unwrap();
+
+    let mut group = c.benchmark_group("token");
+    let warm = provider(None);
+    runtime.block_on(warm.token(&client, deadline())).unwrap();
+    group.bench_function("memory_hit", |b| b.iter(|| runtime.block_on(warm.token(&client, deadline())).unwrap()));
+    group.bench_function("memory_miss", |b| {
+        b.iter_batched(
+            || provider(None),
+            |fresh| runtime.block_on(fresh.token(&client, deadline())).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+
+    let Some(redis) = Redis::start() else {
+        eprintln!("redis-server is not installed: the Redis benchmarks did not run");
+        return;
+    };
+    let _inside = runtime.enter();
+    let store: Arc<dyn TokenStore> = Arc::new(RedisStore::new(&format!("redis://127.0.0.1:{}", redis.1)).unwrap());
+    let key = format!("wx:token:stable:{DEMO_APPID}");
+    let shared_token = runtime.block_on(provider(Some(store.clone())).token(&client, deadline())).unwrap();
+    group.bench_function("redis_hit", |b| {
+        b.iter_batched(
+            || provider(Some(store.clone())),
+            |fresh| runtime.block_on(fresh.token(&client, deadline())).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("redis_miss", |b| {
+        b.iter_batched(
+            || {
+                runtime.block_on(store.remove_if(&key, shared_token.expose_secret())).unwrap();
+                provider(Some(store.clone()))
+            },
+            |fresh| runtime.block_on(fresh.token(&client, deadline())).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+    drop(redis);
+}
+
+criterion_group!(benches, token_acquisition);
+criterion_main!(benches);
