@@ -7,7 +7,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use serde_json::{json, Value};
 use wx_plugin_manager::emulator::{Emulator, DEMO_APPID, DEMO_SECRET};
 use wx_plugin_manager::wechat::Answer;
-use wx_plugin_manager::{success, App, Config, Operation};
+use wx_plugin_manager::{success, App, Config, Operation, Usage};
 
 fn event_to_request(c: &mut Criterion) {
     let events = [
@@ -71,7 +71,10 @@ fn whole_invocation_on_loopback(c: &mut Criterion) {
     c.bench_function("invocation_list_via_emulator", |b| {
         b.iter_batched(
             || Instant::now() + Duration::from_secs(10),
-            |deadline| runtime.block_on(app.execute(&Operation::from_event(&event).unwrap(), deadline)).unwrap(),
+            |deadline| {
+                let op = Operation::from_event(&event).unwrap();
+                runtime.block_on(app.execute(&op, deadline, &mut Usage::default())).unwrap()
+            },
             BatchSize::SmallInput,
         )
     });

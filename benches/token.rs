@@ -72,7 +72,7 @@ fn token_acquisition(c: &mut Criterion) {
     let _inside = runtime.enter();
     let store: Arc<dyn TokenStore> = Arc::new(RedisStore::new(&format!("redis://127.0.0.1:{}", redis.1)).unwrap());
     let key = format!("wx:token:stable:{DEMO_APPID}");
-    let shared_token = runtime.block_on(provider(Some(store.clone())).token(&client, deadline())).unwrap();
+    let (shared_token, _) = runtime.block_on(provider(Some(store.clone())).token(&client, deadline())).unwrap();
     group.bench_function("redis_hit", |b| {
         b.iter_batched(
             || provider(Some(store.clone())),

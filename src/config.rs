@@ -46,6 +46,8 @@ pub struct Config {
     pub token_cache: TokenCache,
     /// The key a gateway request may present as `Authorization: Bearer <key>`.
     pub gateway_key: Option<SecretString>,
+    /// One CloudWatch Embedded Metric Format line per invocation.
+    pub metrics: bool,
 }
 
 impl Config {
@@ -134,7 +136,13 @@ impl Config {
             key => key.map(SecretString::from),
         };
 
-        Ok(Config { credentials, api_base, token_endpoint, token_cache, gateway_key })
+        let metrics = match get("WX_METRICS").as_deref() {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(other) => return Err(bad(format!("WX_METRICS {other:?} must be on or off"))),
+        };
+
+        Ok(Config { credentials, api_base, token_endpoint, token_cache, gateway_key, metrics })
     }
 }
 
@@ -191,6 +199,8 @@ mod tests {
         let creds = [("WX_APPID", "a"), ("WX_SECRET", "s")];
         let with = |k, v| config_error(&[creds[0], creds[1], (k, v)]);
         assert!(with("WX_TOKEN_ENDPOINT", "fast").contains("stable or classic"));
+        assert!(with("WX_METRICS", "yes").contains("on or off"));
+        assert!(!config(&[creds[0], creds[1], ("WX_METRICS", "off")]).unwrap().metrics);
         assert!(with("WX_API_BASE", "ftp://x").contains("http(s)"));
         assert!(with("WX_API_BASE", "not a url").contains("not a URL"));
         assert!(with("WX_TOKEN_CACHE", "disk").contains("memory or a redis"));

@@ -10,6 +10,7 @@ pub mod emulator;
 pub mod error;
 pub mod gateway;
 pub mod logging;
+pub mod metrics;
 pub mod operation;
 pub mod secrets;
 pub mod token;
@@ -36,6 +37,16 @@ pub struct App {
     client: WeChatClient,
     tokens: TokenProvider,
     gateway_key: Option<secrecy::SecretString>,
+    metrics: bool,
+}
+
+/// What one invocation took from the token provider and from WeChat.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub token_fetches: u32,
+    pub token_cache_hits: u32,
+    /// Plugin-endpoint calls (retries included).
+    pub wechat_calls: u32,
 }
 
 impl App {
@@ -48,7 +59,8 @@ impl App {
                 RedisStore::new(url.expose_secret()).map_err(|why| Error::Config(format!("WX_TOKEN_CACHE: {why}")))?,
             )),
         };
-        Ok(App { client, tokens: TokenProvider::new(config, shared)?, gateway_key: config.gateway_key.clone() })
+        let tokens = TokenProvider::new(config, shared)?;
+        Ok(App { client, tokens, gateway_key: config.gateway_key.clone(), metrics: config.metrics })
     }
 
     /// The cold start: the environment read once, a stored secret fetched, the state built.
@@ -83,11 +95,16 @@ impl App {
         let operation = Operation::from_event(event);
         // The event's own action, even when it is not one we know (JSON logs escape whatever it holds).
         let action = event.get("action").and_then(Value::as_str).unwrap_or_default();
-        let result = match operation {
-            Ok(op) => self.execute(&op, deadline).await,
-            Err(e) => Err(e),
+        let mut usage = Usage::default();
+        let (result, dimension) = match operation {
+            Ok(op) => (self.execute(&op, deadline, &mut usage).await, op.name()),
+            Err(e) => (Err(e), "invalid"),
         };
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        if self.metrics {
+            let err_code = result.as_ref().err().map_or(0, Error::err_code);
+            metrics::emit(dimension, err_code, latency_ms, &usage, request_id);
+        }
         match &result {
             Ok(_) => tracing::info!(request_id, action, err_code = 0, latency_ms, "invocation"),
             Err(e) => tracing::warn!(
@@ -106,11 +123,17 @@ impl App {
     /// Sends `op` to WeChat and reads the answer. Retries only what cannot change anything twice: a call refused for
     /// its token (once, after a refresh) and a read answered with `-1` (once). A failed exchange is never resent: a
     /// change may have happened, and the deadline bounds every exchange anyway.
-    pub async fn execute(&self, op: &Operation, deadline: Instant) -> Result<Value, Error> {
+    pub async fn execute(&self, op: &Operation, deadline: Instant, usage: &mut Usage) -> Result<Value, Error> {
         let body = op.body();
         let (mut refreshed, mut busy_retried) = (false, false);
         loop {
-            let token = self.tokens.token(&self.client, deadline).await.map_err(|e| e.for_method(op.method()))?;
+            let (token, acquired) =
+                self.tokens.token(&self.client, deadline).await.map_err(|e| e.for_method(op.method()))?;
+            match acquired {
+                token::Acquired::Cached => usage.token_cache_hits += 1,
+                token::Acquired::Fetched => usage.token_fetches += 1,
+            }
+            usage.wechat_calls += 1;
             let answer = self
                 .client
                 .call(op.path(), &token, &body, deadline)

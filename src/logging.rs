@@ -14,7 +14,23 @@ pub enum Target {
     Stderr,
 }
 
+static TARGET: std::sync::OnceLock<Target> = std::sync::OnceLock::new();
+
+/// Writes one whole line (a metrics record) where the logs go.
+pub fn write_line(line: &str) {
+    use std::io::Write;
+    // One write of the whole line, so concurrent invocations' lines never interleave.
+    let mut buffer = String::with_capacity(line.len() + 1);
+    buffer.push_str(line);
+    buffer.push('\n');
+    let _ = match TARGET.get().copied().unwrap_or(Target::Stdout) {
+        Target::Stdout => std::io::stdout().lock().write_all(buffer.as_bytes()),
+        Target::Stderr => std::io::stderr().lock().write_all(buffer.as_bytes()),
+    };
+}
+
 pub fn init(target: Target) {
+    let _ = TARGET.set(target);
     let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     for directive in QUIET_HTTP {
         filter = filter.add_directive(directive.parse().expect("static log directive"));

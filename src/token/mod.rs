@@ -64,6 +64,13 @@ pub struct TokenProvider {
     refresh: tokio::sync::Mutex<()>,
 }
 
+/// Whether a token came from a cache (this instance's, the fleet's, or a peer's fresh fetch) or from WeChat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acquired {
+    Cached,
+    Fetched,
+}
+
 /// How long one instance may hold the fleet's refresh lease.
 pub const LOCK_LEASE: Duration = Duration::from_secs(5);
 /// How long an instance waits for another's refresh before fetching for itself.
@@ -112,13 +119,14 @@ impl TokenProvider {
     }
 
     /// A token good for at least the refresh margin (or the fixed one), fetched at most once however many callers
-    /// ask at the same time: once per container, and with a shared store once per fleet.
-    pub async fn token(&self, client: &WeChatClient, deadline: Instant) -> Result<SecretString, Error> {
+    /// ask at the same time: once per container, and with a shared store once per fleet. Says whether this call
+    /// fetched it.
+    pub async fn token(&self, client: &WeChatClient, deadline: Instant) -> Result<(SecretString, Acquired), Error> {
         if let Source::Fixed(token) = &self.source {
-            return Ok(token.clone());
+            return Ok((token.clone(), Acquired::Cached));
         }
         if let Some(token) = self.fresh_local() {
-            return Ok(token);
+            return Ok((token, Acquired::Cached));
         }
         // Waiting for another caller's fetch is bounded like an exchange: it ends in time to answer.
         let timed_out = || Error::token_failure(Failure::Timeout);
@@ -126,13 +134,13 @@ impl TokenProvider {
         let _turn = tokio::time::timeout(patience, self.refresh.lock()).await.map_err(|_| timed_out())?;
         // Whoever held the lock before us may have fetched already.
         if let Some(token) = self.fresh_local() {
-            return Ok(token);
+            return Ok((token, Acquired::Cached));
         }
         let mut lease = None;
         if let Some(shared) = &self.shared {
             if let Ok(Some(token)) = shared.load(&self.key).await {
                 if token.fresh(now_ms()) {
-                    return Ok(self.keep(&token));
+                    return Ok((self.keep(&token), Acquired::Cached));
                 }
             }
             match shared.lock(&self.key, LOCK_LEASE).await {
@@ -141,14 +149,14 @@ impl TokenProvider {
                     if let Ok(Some(token)) = shared.load(&self.key).await {
                         if token.fresh(now_ms()) {
                             let _ = shared.unlock(&self.key, &holder).await;
-                            return Ok(self.keep(&token));
+                            return Ok((self.keep(&token), Acquired::Cached));
                         }
                     }
                     lease = Some(holder);
                 }
                 Ok(Lock::Taken) => {
                     if let Some(token) = self.wait_for_peer(shared.as_ref(), deadline).await {
-                        return Ok(self.keep(&token));
+                        return Ok((self.keep(&token), Acquired::Cached));
                     }
                     tracing::warn!("no token from the instance refreshing it; fetching one here");
                 }
@@ -164,7 +172,7 @@ impl TokenProvider {
                 let _ = shared.unlock(&self.key, &holder).await;
             }
         }
-        fetched.map(|token| self.keep(&token))
+        fetched.map(|token| (self.keep(&token), Acquired::Fetched))
     }
 
     /// The token another instance is fetching, if it lands within the bounded wait.
