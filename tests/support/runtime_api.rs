@@ -65,10 +65,22 @@ pub struct RuntimeApi {
     next_id: AtomicU64,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
+    /// Whether invocations carry a `Lambda-Runtime-Trace-Id`, as Lambda's always do.
+    trace_ids: bool,
 }
 
 impl RuntimeApi {
     pub fn start() -> RuntimeApi {
+        RuntimeApi::start_with(true)
+    }
+
+    /// Invocations without a trace id: lambda_runtime then removes `_X_AMZN_TRACE_ID` instead of setting it anew
+    /// (glibc never frees a replaced environment string, so Lambda's unique trace ids grow a process by ~100 B each).
+    pub fn start_without_trace_ids() -> RuntimeApi {
+        RuntimeApi::start_with(false)
+    }
+
+    fn start_with(trace_ids: bool) -> RuntimeApi {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the runtime API");
         listener.set_nonblocking(true).expect("non-blocking listener");
         let endpoint = listener.local_addr().expect("local address").to_string();
@@ -88,7 +100,7 @@ impl RuntimeApi {
             rt.spawn(serve(listener, server));
             let _ = rt.block_on(stopped); // then dropping the runtime drops every connection
         });
-        RuntimeApi { shared, endpoint, next_id: AtomicU64::new(0), stop: Some(stop), thread: Some(thread) }
+        RuntimeApi { shared, endpoint, next_id: AtomicU64::new(0), stop: Some(stop), thread: Some(thread), trace_ids }
     }
 
     /// The value for `AWS_LAMBDA_RUNTIME_API`.
@@ -135,14 +147,15 @@ impl RuntimeApi {
         let (tx, rx) = mpsc::channel();
         self.shared.waiting.lock().unwrap().insert(id.clone(), tx);
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-        let next = Response::builder()
+        let mut next = Response::builder()
             .header(http::header::CONTENT_TYPE, "application/json")
             .header("lambda-runtime-aws-request-id", &id)
             .header("lambda-runtime-deadline-ms", (now + timeout).as_millis().to_string())
-            .header("lambda-runtime-invoked-function-arn", FUNCTION_ARN)
-            .header("lambda-runtime-trace-id", format!("Root=1-{:08x}-{n:024x};Sampled=0", now.as_secs()))
-            .body(Full::new(Bytes::from(body)))
-            .unwrap();
+            .header("lambda-runtime-invoked-function-arn", FUNCTION_ARN);
+        if self.trace_ids {
+            next = next.header("lambda-runtime-trace-id", format!("Root=1-{:08x}-{n:024x};Sampled=0", now.as_secs()));
+        }
+        let next = next.body(Full::new(Bytes::from(body))).unwrap();
         self.shared.queue_tx.send((id.clone(), next)).expect("the runtime API has stopped");
         (id, rx)
     }
