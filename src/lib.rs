@@ -145,7 +145,7 @@ impl App {
                 Class::StaleToken if !refreshed && self.tokens.can_refresh() => {
                     refreshed = true;
                     tracing::info!(err_code = code, "token refused by WeChat; fetching another and retrying once");
-                    self.tokens.invalidate(&token).await;
+                    self.tokens.invalidate(&token, deadline).await;
                 }
                 Class::Busy if op.is_read_only() && !busy_retried && time_for(BUSY_BACKOFF, deadline) => {
                     busy_retried = true;

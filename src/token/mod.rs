@@ -71,11 +71,23 @@ pub enum Acquired {
     Fetched,
 }
 
-/// How long one instance may hold the fleet's refresh lease.
-pub const LOCK_LEASE: Duration = Duration::from_secs(5);
-/// How long an instance waits for another's refresh before fetching for itself.
-pub const PEER_WAIT: Duration = Duration::from_secs(2);
+/// The longest lease on the fleet's refresh (a holder's lease otherwise lasts as long as its invocation may).
+pub const MAX_LEASE: Duration = Duration::from_secs(30);
+/// The longest an instance waits for another's refresh before fetching for itself (at most half its time, too).
+pub const PEER_WAIT: Duration = Duration::from_secs(5);
 const PEER_POLL: Duration = Duration::from_millis(25);
+
+/// What the fleet gave: its token, the lease to fetch one, or nothing (fetch without the fleet).
+enum Turn {
+    Token(CachedToken),
+    Lease(String),
+    Alone,
+}
+
+/// `op`, if it finishes in time to answer; a shared-store operation never costs the deadline.
+async fn within<T>(deadline: Instant, op: impl std::future::Future<Output = T>) -> Option<T> {
+    tokio::time::timeout(time_left(deadline)?, op).await.ok()
+}
 
 impl TokenProvider {
     /// A provider for `config`'s credentials; `shared` is the fleet's store, if there is one.
@@ -136,59 +148,61 @@ impl TokenProvider {
         if let Some(token) = self.fresh_local() {
             return Ok((token, Acquired::Cached));
         }
-        let mut lease = None;
-        if let Some(shared) = &self.shared {
-            if let Ok(Some(token)) = shared.load(&self.key).await {
-                if token.fresh(now_ms()) {
-                    return Ok((self.keep(&token), Acquired::Cached));
-                }
-            }
-            match shared.lock(&self.key, LOCK_LEASE).await {
-                Ok(Lock::Held(holder)) => {
-                    // The previous holder may have saved its token and let go between our look and our lock.
-                    if let Ok(Some(token)) = shared.load(&self.key).await {
-                        if token.fresh(now_ms()) {
-                            let _ = shared.unlock(&self.key, &holder).await;
-                            return Ok((self.keep(&token), Acquired::Cached));
-                        }
-                    }
-                    lease = Some(holder);
-                }
-                Ok(Lock::Taken) => {
-                    if let Some(token) = self.wait_for_peer(shared.as_ref(), deadline).await {
-                        return Ok((self.keep(&token), Acquired::Cached));
-                    }
-                    tracing::warn!("no token from the instance refreshing it; fetching one here");
-                }
-                Err(_) => {}
-            }
-        }
+        let turn = match &self.shared {
+            Some(shared) => self.fleet_turn(shared.as_ref(), deadline).await,
+            None => Turn::Alone,
+        };
+        let lease = match turn {
+            Turn::Token(token) => return Ok((self.keep(&token), Acquired::Cached)),
+            Turn::Lease(holder) => Some(holder),
+            Turn::Alone => None,
+        };
         let fetched = self.fetch(client, deadline).await;
         if let Some(shared) = &self.shared {
             if let Ok(token) = &fetched {
-                let _ = shared.save(&self.key, token).await;
+                let _ = within(deadline, shared.save(&self.key, token)).await;
             }
             if let Some(holder) = lease {
-                let _ = shared.unlock(&self.key, &holder).await;
+                let _ = within(deadline, shared.unlock(&self.key, &holder)).await;
             }
         }
         fetched.map(|token| (self.keep(&token), Acquired::Fetched))
     }
 
-    /// The token another instance is fetching, if it lands within the bounded wait.
-    async fn wait_for_peer(&self, shared: &dyn TokenStore, deadline: Instant) -> Option<CachedToken> {
-        // Leave at least half the remaining time for fetching here.
-        let wait = PEER_WAIT.min(time_left(deadline)? / 2);
-        let until = Instant::now() + wait;
-        while Instant::now() + PEER_POLL < until {
-            tokio::time::sleep(PEER_POLL).await;
-            match shared.load(&self.key).await {
-                Ok(Some(token)) if token.fresh(now_ms()) => return Some(token),
-                Ok(_) => {}
-                Err(_) => return None,
+    /// The fleet's token, or the lease to fetch it. While another instance holds the lease this waits for its token,
+    /// taking the lease over if it is let go without one, for at most half the remaining time (and `PEER_WAIT`):
+    /// then it fetches alone rather than hang. Without Redis (or time), it fetches alone at once.
+    async fn fleet_turn(&self, shared: &dyn TokenStore, deadline: Instant) -> Turn {
+        let remaining = time_left(deadline).unwrap_or_default();
+        let give_up = Instant::now() + PEER_WAIT.min(remaining / 2);
+        loop {
+            match within(deadline, shared.load(&self.key)).await {
+                Some(Ok(Some(token))) if token.fresh(now_ms()) => return Turn::Token(token),
+                Some(Ok(_)) => {}
+                _ => return Turn::Alone,
             }
+            // The fetch cannot outlast this invocation, so neither need the lease.
+            let lease = (time_left(deadline).unwrap_or_default() + Duration::from_secs(1)).min(MAX_LEASE);
+            match within(deadline, shared.lock(&self.key, lease)).await {
+                Some(Ok(Lock::Held(holder))) => {
+                    // The previous holder may have saved its token and let go between our look and our lock.
+                    if let Some(Ok(Some(token))) = within(deadline, shared.load(&self.key)).await {
+                        if token.fresh(now_ms()) {
+                            let _ = within(deadline, shared.unlock(&self.key, &holder)).await;
+                            return Turn::Token(token);
+                        }
+                    }
+                    return Turn::Lease(holder);
+                }
+                Some(Ok(Lock::Taken)) => {}
+                _ => return Turn::Alone,
+            }
+            if Instant::now() + PEER_POLL >= give_up {
+                tracing::warn!("no token from the instance refreshing it in time; fetching one here");
+                return Turn::Alone;
+            }
+            tokio::time::sleep(PEER_POLL).await;
         }
-        None
     }
 
     async fn fetch(&self, client: &WeChatClient, deadline: Instant) -> Result<CachedToken, Error> {
@@ -209,7 +223,7 @@ impl TokenProvider {
 
     /// After WeChat refused `stale` as invalid or expired: forget it, here and in the shared store, unless another
     /// token has already replaced it.
-    pub async fn invalidate(&self, stale: &SecretString) {
+    pub async fn invalidate(&self, stale: &SecretString, deadline: Instant) {
         {
             let mut local = self.local();
             if local.as_ref().is_some_and(|t| t.value.expose_secret() == stale.expose_secret()) {
@@ -217,7 +231,7 @@ impl TokenProvider {
             }
         }
         if let Some(shared) = &self.shared {
-            let _ = shared.remove_if(&self.key, stale.expose_secret()).await;
+            let _ = within(deadline, shared.remove_if(&self.key, stale.expose_secret())).await;
         }
     }
 }
