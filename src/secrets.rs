@@ -30,6 +30,8 @@ const DEFAULT_PORT: u16 = 2773;
 /// The extension starts beside the function: wait this long for it to answer at all.
 const STARTUP_WAIT: Duration = Duration::from_secs(3);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+/// A secret (or the extension's error) is small; more than this is not read.
+const MAX_ANSWER: usize = 64 * 1024;
 
 /// Reads `stored` through the extension. `env` is the environment (the port and the session token come from it).
 pub async fn fetch(stored: &StoredSecret, env: impl Fn(&str) -> Option<String>) -> Result<SecretString, String> {
@@ -60,11 +62,15 @@ pub async fn fetch(stored: &StoredSecret, env: impl Fn(&str) -> Option<String>) 
             .send()
     };
     let started = Instant::now();
-    let response = loop {
+    // While the extension starts (refused connections) or is throttled (5xx), try again for a short while.
+    let mut response = loop {
+        let retry = |done: bool| !done && started.elapsed() < STARTUP_WAIT;
         match request().await {
+            Ok(response) if retry(!response.status().is_server_error()) => {}
             Ok(response) => break response,
-            Err(e) if e.is_connect() && started.elapsed() < STARTUP_WAIT => {
-                tokio::time::sleep(Duration::from_millis(50)).await
+            Err(e) if retry(!e.is_connect()) => {}
+            Err(e) if e.is_timeout() => {
+                return Err(format!("{variable}: the Parameters and Secrets extension did not answer in time"))
             }
             Err(e) => {
                 return Err(format!(
@@ -74,9 +80,17 @@ pub async fn fetch(stored: &StoredSecret, env: impl Fn(&str) -> Option<String>) 
                 ))
             }
         }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let status = response.status();
-    let body = response.text().await.map_err(|e| format!("{variable}: {}", e.without_url()))?;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| format!("{variable}: {}", e.without_url()))? {
+        if bytes.len() + chunk.len() > MAX_ANSWER {
+            return Err(format!("{variable}: the extension's answer is over {} KiB", MAX_ANSWER / 1024));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let body = String::from_utf8_lossy(&bytes);
     if !status.is_success() {
         // The extension's error text is AWS's message (not found, access denied…), never the secret.
         let excerpt: String = body.chars().take(200).collect();
