@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use serde_json::{json, Value};
-use wx_plugin_manager::emulator::{Emulator, DEMO_APPID, DEMO_SECRET};
+use wx_plugin_manager::emulator::Emulator;
 use wx_plugin_manager::wechat::Answer;
-use wx_plugin_manager::{success, App, Config, Operation, Usage};
+use wx_plugin_manager::{success, App, Operation, Usage};
 
 fn event_to_request(c: &mut Criterion) {
     let events = [
@@ -57,14 +57,7 @@ fn response_to_result(c: &mut Criterion) {
 
 fn whole_invocation_on_loopback(c: &mut Criterion) {
     let emulator = Emulator::start().unwrap();
-    let base = emulator.base_url().to_owned();
-    let config = Config::from_lookup(|name| match name {
-        "WX_APPID" => Some(DEMO_APPID.to_owned()),
-        "WX_SECRET" => Some(DEMO_SECRET.to_owned()),
-        "WX_API_BASE" => Some(base.clone()),
-        _ => None,
-    })
-    .unwrap();
+    let config = emulator.demo_config(&[("WX_METRICS", "off")]).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let app = App::new(&config).unwrap();
     let event = json!({"action":"list"});

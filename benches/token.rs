@@ -7,10 +7,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use secrecy::ExposeSecret;
-use wx_plugin_manager::emulator::{Emulator, DEMO_APPID, DEMO_SECRET};
+use wx_plugin_manager::emulator::{Emulator, DEMO_APPID};
 use wx_plugin_manager::token::{RedisStore, TokenProvider, TokenStore};
 use wx_plugin_manager::wechat::WeChatClient;
-use wx_plugin_manager::Config;
 
 struct Redis(Child, u16);
 
@@ -40,15 +39,8 @@ impl Drop for Redis {
 fn token_acquisition(c: &mut Criterion) {
     let emulator = Emulator::start().unwrap();
     emulator.edit_world(|w| w.settings.stable_minute_quota = u32::MAX);
-    let base = emulator.base_url().to_owned();
-    let config = Config::from_lookup(|name| match name {
-        "WX_APPID" => Some(DEMO_APPID.to_owned()),
-        "WX_SECRET" => Some(DEMO_SECRET.to_owned()),
-        "WX_API_BASE" => Some(base.clone()),
-        _ => None,
-    })
-    .unwrap();
-    let client = WeChatClient::new(&base).unwrap();
+    let config = emulator.demo_config(&[]).unwrap();
+    let client = WeChatClient::new(emulator.base_url()).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let deadline = || Instant::now() + Duration::from_secs(10);
     let provider = |shared: Option<Arc<dyn TokenStore>>| TokenProvider::new(&config, shared).unwrap();

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 use wx_plugin_manager::case::{camel_to_snake, snake_to_camel};
-use wx_plugin_manager::emulator::{Emulator, DEMO_APPID, DEMO_SECRET};
+use wx_plugin_manager::emulator::Emulator;
 use wx_plugin_manager::gateway::{self, Inbound};
-use wx_plugin_manager::{App, Config, Error, Operation};
+use wx_plugin_manager::{App, Error, Operation};
 
 const CASES: u32 = 1024;
 
@@ -146,15 +146,7 @@ proptest! {
 #[test]
 fn no_invalid_event_reaches_wechat() {
     let emulator = Emulator::start().unwrap();
-    let base = emulator.base_url().to_owned();
-    let config = Config::from_lookup(|name| match name {
-        "WX_APPID" => Some(DEMO_APPID.to_owned()),
-        "WX_SECRET" => Some(DEMO_SECRET.to_owned()),
-        "WX_API_BASE" => Some(base.clone()),
-        "WX_METRICS" => Some("off".to_owned()),
-        _ => None,
-    })
-    .unwrap();
+    let config = emulator.demo_config(&[("WX_METRICS", "off")]).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let app = runtime.block_on(async { App::new(&config) }).unwrap();
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(CASES));

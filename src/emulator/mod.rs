@@ -120,6 +120,19 @@ impl Emulator {
         &self.base_url
     }
 
+    /// The demo mini program's configuration against this emulator, as its environment would give it; `extra` adds
+    /// or overrides variables, e.g. `("WX_METRICS", "off")`.
+    pub fn demo_config(&self, extra: &[(&str, &str)]) -> Result<crate::Config, crate::Error> {
+        crate::Config::from_lookup(|name| {
+            extra.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()).or_else(|| match name {
+                "WX_APPID" => Some(DEMO_APPID.to_owned()),
+                "WX_SECRET" => Some(DEMO_SECRET.to_owned()),
+                "WX_API_BASE" => Some(self.base_url.clone()),
+                _ => None,
+            })
+        })
+    }
+
     /// The virtual time, in unix seconds.
     pub fn now(&self) -> i64 {
         lock(&self.shared).clock.now()
