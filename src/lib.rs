@@ -12,6 +12,7 @@ pub mod gateway;
 pub mod logging;
 pub mod metrics;
 pub mod operation;
+pub mod platform;
 pub mod secrets;
 pub mod token;
 pub mod wechat;

@@ -1,5 +1,6 @@
 //! Property tests with a fixed budget (PROPTEST_CASES overrides it): the event parser and the gateway decoder never
-//! panic and refuse anything invalid before WeChat is called; key conversion is stable for WeChat-shaped keys.
+//! panic and refuse anything invalid before WeChat is called; key conversion is stable for WeChat-shaped keys;
+//! WXBizMsgCrypt opens what it sealed.
 
 use std::time::{Duration, Instant};
 
@@ -93,6 +94,21 @@ proptest! {
             Err(Error::InvalidEvent { detail, .. }) => prop_assert!(!detail.is_empty()),
             Err(other) => prop_assert!(false, "not an InvalidEvent: {other:?}"),
         }
+    }
+
+    #[test]
+    fn wxbizmsgcrypt_encrypt_then_open_gives_the_message_back(
+        message in any::<String>(),
+        key in "[A-Za-z0-9+/]{43}",
+        token in "[A-Za-z0-9]{3,32}",
+        appid in "wx[0-9a-f]{16}",
+        timestamp in "[0-9]{10}",
+        nonce in "[0-9]{1,10}",
+    ) {
+        let crypt = wx_plugin_manager::platform::crypt::MsgCrypt::new(&token, &key, &appid).unwrap();
+        let encrypt = crypt.encrypt(&message);
+        let signature = crypt.msg_signature(&timestamp, &nonce, &encrypt);
+        prop_assert_eq!(crypt.open(&signature, &timestamp, &nonce, &encrypt).unwrap(), message);
     }
 
     #[test]
