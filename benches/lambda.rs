@@ -90,23 +90,44 @@ fn invoke_ok(api: &RuntimeApi, subject: &Subject) {
     }
 }
 
-/// The same run without trace ids: lambda_runtime's per-invocation `set_var("_X_AMZN_TRACE_ID", …)` is what grows
-/// every function on glibc; without it, what remains is the function's own.
-fn run_untraced(subject: &Subject, invocations: usize) -> (u64, u64) {
-    let api = RuntimeApi::start_without_trace_ids();
-    let mut child = spawn(subject, &api);
+/// One function process serving `invocations` after the warm-up, as measured from outside.
+struct WarmRun {
+    rss_after_warm_up_kib: u64,
+    rss_end_kib: u64,
+    peak_rss_kib: u64,
+    cpu_us: u64,
+    wall: Duration,
+}
+
+fn warm_run(subject: &Subject, api: &RuntimeApi, invocations: usize) -> WarmRun {
+    let mut child = spawn(subject, api);
     let pid = child.id();
     for _ in 0..WARM_UP {
-        invoke_ok(&api, subject);
+        invoke_ok(api, subject);
     }
-    let after_warm_up = status_kib(pid, "VmRSS:");
-    for _ in 0..invocations {
-        invoke_ok(&api, subject);
+    let rss_after_warm_up_kib = status_kib(pid, "VmRSS:");
+    let (cpu_before, started) = (cpu_us(pid), Instant::now());
+    let every = (invocations / 10).max(1);
+    let mut series = Vec::new();
+    for i in 0..invocations {
+        invoke_ok(api, subject);
+        if (i + 1) % every == 0 {
+            let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
+            series.push((status_kib(pid, "VmRSS:"), fds));
+        }
     }
-    let end = status_kib(pid, "VmRSS:");
+    let wall = started.elapsed();
+    eprintln!("{}: (RSS KiB, open fds) every {every} invocations: {series:?}", subject.name);
+    let run = WarmRun {
+        rss_after_warm_up_kib,
+        rss_end_kib: status_kib(pid, "VmRSS:"),
+        peak_rss_kib: status_kib(pid, "VmHWM:"),
+        cpu_us: cpu_us(pid) - cpu_before,
+        wall,
+    };
     let _ = child.kill();
     let _ = child.wait();
-    (after_warm_up, end)
+    run
 }
 
 fn measure(subject: &Subject, invocations: usize) -> Figures {
@@ -124,39 +145,20 @@ fn measure(subject: &Subject, invocations: usize) -> Figures {
         .collect();
     starts.sort_by(f64::total_cmp);
 
-    let rss_untraced_kib = run_untraced(subject, invocations);
-    let api = RuntimeApi::start();
-    let mut child = spawn(subject, &api);
-    let pid = child.id();
-    for _ in 0..WARM_UP {
-        invoke_ok(&api, subject);
-    }
-    let rss_after_warm_up_kib = status_kib(pid, "VmRSS:");
-    let (cpu_before, started) = (cpu_us(pid), Instant::now());
-    let mut series = Vec::new();
-    for i in 0..invocations {
-        invoke_ok(&api, subject);
-        if (i + 1) % (invocations / 10).max(1) == 0 {
-            let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
-            series.push((status_kib(pid, "VmRSS:"), fds));
-        }
-    }
-    eprintln!("{}: (RSS KiB, open fds) every {} invocations: {series:?}", subject.name, (invocations / 10).max(1));
-    let wall = started.elapsed();
-    let cpu = cpu_us(pid) - cpu_before;
-    let figures = Figures {
-        rss_untraced_kib,
-        cpu_per_invocation_us: cpu as f64 / invocations as f64,
-        per_second: invocations as f64 / wall.as_secs_f64(),
+    // Without trace ids, lambda_runtime's per-invocation `set_var("_X_AMZN_TRACE_ID", …)` (which grows every
+    // function on glibc) is out of the picture: what growth remains is the function's own.
+    let untraced = warm_run(subject, &RuntimeApi::start_without_trace_ids(), invocations);
+    let run = warm_run(subject, &RuntimeApi::start(), invocations);
+    Figures {
+        rss_untraced_kib: (untraced.rss_after_warm_up_kib, untraced.rss_end_kib),
+        cpu_per_invocation_us: run.cpu_us as f64 / invocations as f64,
+        per_second: invocations as f64 / run.wall.as_secs_f64(),
         cold_start_ms: starts[COLD_STARTS / 2],
-        rss_after_warm_up_kib,
-        rss_end_kib: status_kib(pid, "VmRSS:"),
-        peak_rss_kib: status_kib(pid, "VmHWM:"),
+        rss_after_warm_up_kib: run.rss_after_warm_up_kib,
+        rss_end_kib: run.rss_end_kib,
+        peak_rss_kib: run.peak_rss_kib,
         size_bytes: std::fs::metadata(&subject.binary).unwrap().len(),
-    };
-    let _ = child.kill();
-    let _ = child.wait();
-    figures
+    }
 }
 
 fn main() {
