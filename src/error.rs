@@ -101,6 +101,11 @@ impl Error {
         }
     }
 
+    /// `{"errorType":…,"errorMessage":…}`: the error as Lambda reports a failed invocation (or init).
+    pub fn to_lambda_json(&self) -> serde_json::Value {
+        json!({ "errorType": self.kind(), "errorMessage": self.to_json().to_string() })
+    }
+
     /// `{"errCode":N,"errMsg":"…"}`: what wx-server-sdk throws.
     pub fn to_json(&self) -> serde_json::Value {
         json!({ "errCode": self.err_code(), "errMsg": self.err_msg() })
@@ -120,7 +125,8 @@ impl Error {
     }
 }
 
-fn prefix(method: &str) -> String {
+/// `openapi.pluginManager.<method>`, or `openapi.pluginManager` when no method is known.
+pub fn prefix(method: &str) -> String {
     if method.is_empty() {
         "openapi.pluginManager".to_owned()
     } else {

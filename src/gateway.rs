@@ -11,7 +11,6 @@ use aws_lambda_events::encodings::Body;
 use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
 use base64::Engine;
 use http::header::{HeaderMap, HeaderValue, ALLOW, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
-use http::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
@@ -83,7 +82,8 @@ impl Reply {
 
     /// A refusal at the HTTP edge, before any call: errCode is minus the status.
     fn refuse(status: u16, detail: &str) -> Reply {
-        let body = json!({ "errCode": -i64::from(status), "errMsg": format!("openapi.pluginManager:fail {detail}") });
+        let body =
+            json!({ "errCode": -i64::from(status), "errMsg": format!("{}:fail {detail}", crate::error::prefix("")) });
         Reply { status, body, headers: Vec::new() }
     }
 
@@ -182,8 +182,8 @@ fn authorisation(gateway: Gateway, event: &Value) -> Option<&'static str> {
 }
 
 fn read(gateway: Gateway, event: Value) -> Result<HttpRequest, serde_json::Error> {
-    let request = |method: &Method, headers: &HeaderMap, body: Option<String>, base64: bool| HttpRequest {
-        method: method.to_string(),
+    let request = |method: &str, headers: &HeaderMap, body: Option<String>, base64: bool| HttpRequest {
+        method: method.to_owned(),
         authorization: headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -196,23 +196,29 @@ fn read(gateway: Gateway, event: Value) -> Result<HttpRequest, serde_json::Error
     Ok(match gateway {
         Gateway::RestApi => {
             let r: ApiGatewayProxyRequest = serde_json::from_value(event)?;
-            request(&r.http_method, &r.headers, r.body, r.is_base64_encoded)
+            request(r.http_method.as_str(), &r.headers, r.body, r.is_base64_encoded)
         }
         Gateway::HttpApi => {
             let r: ApiGatewayV2httpRequest = serde_json::from_value(event)?;
-            request(&r.request_context.http.method, &r.headers, r.body, r.is_base64_encoded)
+            request(r.request_context.http.method.as_str(), &r.headers, r.body, r.is_base64_encoded)
         }
         Gateway::FunctionUrl => {
             let r: LambdaFunctionUrlRequest = serde_json::from_value(event)?;
-            let method = r.request_context.http.method.as_deref().unwrap_or_default();
-            let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
-            request(&method, &r.headers, r.body, r.is_base64_encoded)
+            request(
+                r.request_context.http.method.as_deref().unwrap_or_default(),
+                &r.headers,
+                r.body,
+                r.is_base64_encoded,
+            )
         }
         Gateway::Alb => {
             let r: AlbTargetGroupRequest = serde_json::from_value(event)?;
             let multi = !r.multi_value_headers.is_empty();
             let headers = if multi { &r.multi_value_headers } else { &r.headers };
-            HttpRequest { multi_value_headers: multi, ..request(&r.http_method, headers, r.body, r.is_base64_encoded) }
+            HttpRequest {
+                multi_value_headers: multi,
+                ..request(r.http_method.as_str(), headers, r.body, r.is_base64_encoded)
+            }
         }
     })
 }

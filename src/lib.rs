@@ -1,7 +1,7 @@
 //! WeChat mini-program plugin management (`cloud.openapi.pluginManager.*`) as an AWS Lambda function.
 //!
 //! One request flows one way: the event ([`operation`]) → a token ([`token`]) → WeChat ([`wechat`]) → the result, or
-//! one [`Error`]. The Lambda binary and `wxpm invoke` both call [`App::invoke`].
+//! one [`Error`]. The Lambda binary and `wxpm invoke` both call [`App::handle`].
 
 pub mod case;
 pub mod config;
@@ -77,15 +77,27 @@ impl App {
             gateway::Inbound::Direct(event) => return self.invoke(&event, deadline, request_id).await,
             gateway::Inbound::Http(gateway, request) => (gateway, request),
         };
+        let started = Instant::now();
         let admitted = request.as_ref().map_err(Clone::clone).and_then(|r| r.admit(self.gateway_key.as_ref()));
-        let reply = match admitted {
-            Ok(event) => match self.invoke(&event, deadline, request_id).await {
-                Ok(result) => gateway::Reply::ok(result),
-                Err(e) => gateway::Reply::from_error(&e),
-            },
-            Err(refusal) => refusal,
+        let (reply, authorised_by) = match admitted {
+            Ok(event) => {
+                let reply = match self.invoke(&event, deadline, request_id).await {
+                    Ok(result) => gateway::Reply::ok(result),
+                    Err(e) => gateway::Reply::from_error(&e),
+                };
+                (reply, request.as_ref().ok().map(gateway::HttpRequest::authorised_by))
+            }
+            Err(refusal) => {
+                // Refused at the edge, WeChat never called: still one log line and one metrics record.
+                let err_code = refusal.body["errCode"].as_i64().unwrap_or_default();
+                let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+                tracing::warn!(request_id, action = "refused", err_code, latency_ms, "invocation");
+                if self.metrics {
+                    metrics::emit("refused", err_code, latency_ms, &Usage::default(), request_id);
+                }
+                (refusal, None)
+            }
         };
-        let authorised_by = request.as_ref().ok().map(gateway::HttpRequest::authorised_by);
         tracing::info!(request_id, gateway = gateway.name(), authorised_by, status = reply.status, "http");
         Ok(gateway::respond(gateway, reply, request.as_ref().ok()))
     }
@@ -168,7 +180,7 @@ pub fn success(method: &str, mut answer: Answer) -> Value {
     answer.shift_remove("errcode");
     answer.shift_remove("errmsg");
     let mut result = case::convert_map(answer, case::snake_to_camel);
-    result.insert("errMsg".into(), json!(format!("openapi.pluginManager.{method}:ok")));
+    result.insert("errMsg".into(), json!(format!("{}:ok", error::prefix(method))));
     result.insert("errCode".into(), json!(0));
     Value::Object(result)
 }
@@ -191,7 +203,7 @@ pub async fn init_failed(error: &Error) {
     let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") else { return };
     // Lambda gives host:port; `cargo lambda watch` gives a full URL.
     let api = if api.starts_with("http://") { api } else { format!("http://{api}") };
-    let body = json!({ "errorType": error.kind(), "errorMessage": error.to_json().to_string() });
+    let body = error.to_lambda_json();
     let Ok(client) = reqwest::Client::builder().timeout(Duration::from_secs(2)).build() else { return };
     let sent = client
         .post(format!("{}/2018-06-01/runtime/init/error", api.trim_end_matches('/')))

@@ -51,3 +51,22 @@ fn metrics_can_be_switched_off() {
     assert!(s.function.wait_for_output("\"message\":\"invocation\"", std::time::Duration::from_secs(5)));
     assert!(records(&s.function.output()).is_empty());
 }
+
+#[test]
+fn a_request_refused_at_the_http_edge_is_recorded_too() {
+    let s = Setup::new(&[]);
+    let path = format!("{}/events/http-api-anonymous.json", env!("CARGO_MANIFEST_DIR"));
+    let event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(s.api.invoke(&event, support::setup::TIMEOUT).response()["statusCode"], 401);
+    assert!(s.function.wait_for_output("\"message\":\"http\"", std::time::Duration::from_secs(5)));
+    let output = s.function.output();
+    let got = records(&output);
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        (got[0]["Action"].as_str(), got[0]["ErrCode"].as_i64(), got[0]["Errors"].as_i64()),
+        (Some("refused"), Some(-401), Some(1))
+    );
+    assert_eq!(got[0]["WeChatCalls"], 0);
+    let http_line = output.lines().find(|l| l.contains("\"message\":\"http\"")).unwrap();
+    assert!(!http_line.contains("authorised_by"), "a refused request was authorised by nothing: {http_line}");
+}

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use wx_plugin_manager::emulator::{Emulator, World, DEMO_APPID, DEMO_PLUGIN, DEMO_SECRET};
 use wx_plugin_manager::{logging, App, Config, Error};
 
@@ -148,7 +148,7 @@ fn read_event(path: &std::path::Path) -> Result<Value, Error> {
 fn report(outcome: Result<Value, Error>) -> ExitCode {
     let (printed, code) = match outcome {
         Ok(result) => (result, ExitCode::SUCCESS),
-        Err(e) => (json!({ "errorType": e.kind(), "errorMessage": e.to_json().to_string() }), ExitCode::FAILURE),
+        Err(e) => (e.to_lambda_json(), ExitCode::FAILURE),
     };
     let mut out = std::io::stdout();
     let _ = writeln!(out, "{}", serde_json::to_string_pretty(&printed).unwrap_or_default());
