@@ -33,6 +33,13 @@ struct Field {
     required: bool,
 }
 
+impl Field {
+    /// Whether `key` is this field in either spelling.
+    fn named(&self, key: &str) -> bool {
+        self.camel == key || self.snake == key
+    }
+}
+
 /// The action table: the one place that says, per action, the cloud method, WeChat's path, the fields and whether a
 /// repeat is harmless.
 struct Action {
@@ -242,7 +249,7 @@ fn read_fields(action: &Action, event: &Map<String, Value>) -> Result<Values, St
         if key == "action" {
             continue;
         }
-        let Some(i) = action.fields.iter().position(|f| f.camel == key || f.snake == key) else {
+        let Some(i) = action.fields.iter().position(|f| f.named(key)) else {
             return Err(unknown_field(action, key));
         };
         let field = &action.fields[i];
@@ -279,7 +286,7 @@ fn unknown_field(action: &Action, key: &str) -> String {
     if let Some(s) = suggestion(key, &mine) {
         return format!("unknown field {key}; did you mean {s}?");
     }
-    if let Some(other) = ACTIONS.iter().find(|a| a.fields.iter().any(|f| f.camel == key || f.snake == key)) {
+    if let Some(other) = ACTIONS.iter().find(|a| a.fields.iter().any(|f| f.named(key))) {
         return format!("field {key} is not a parameter of action {} (it belongs to {})", action.name, other.name);
     }
     let accepted: Vec<&str> = action.fields.iter().map(|f| f.camel).collect();

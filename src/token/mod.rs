@@ -11,11 +11,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{Config, Credentials, TokenEndpoint};
 use crate::error::{Error, Failure};
-use crate::wechat::client::time_left;
+use crate::wechat::client::{time_left, WITHHELD};
 use crate::wechat::{codes, errcode, errmsg, Answer, WeChatClient};
-
-/// What a broken token answer is shown as, in place of its body.
-const WITHHELD: &str = "(the token endpoint's answer, withheld: it is not a token answer)";
 
 pub use redis::RedisStore;
 pub use store::{Lock, TokenStore, Unavailable};
@@ -213,11 +210,7 @@ impl TokenProvider {
             TokenEndpoint::Stable => client.stable_token(appid, secret, deadline).await,
             TokenEndpoint::Classic => client.classic_token(appid, secret, deadline).await,
         };
-        let answer = answer.map_err(|failure| match failure {
-            // The body might hold a token (a proxy's wrapper, a stray BOM): never quote it.
-            Failure::InvalidJson(_) => Error::token_failure(Failure::InvalidJson(WITHHELD.to_owned())),
-            other => Error::token_failure(other),
-        })?;
+        let answer = answer.map_err(Error::token_failure)?;
         parse_token(&answer, now_ms())
     }
 

@@ -36,6 +36,11 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0";
 
+/// The refresh lease of the token under `key`.
+fn lock_key(key: &str) -> String {
+    format!("{key}:lock")
+}
+
 pub struct RedisStore {
     redis: ConnectionManager,
     remove_if: Script,
@@ -130,7 +135,7 @@ impl TokenStore for RedisStore {
 
     async fn lock(&self, key: &str, lease: Duration) -> Result<Lock, Unavailable> {
         let holder = format!("{:032x}", rand::random::<u128>());
-        let lock_key = format!("{key}:lock");
+        let lock_key = lock_key(key);
         let lease_ms = lease.as_millis() as u64;
         let taken: Option<String> = self
             .run("lock", |mut r| {
@@ -145,7 +150,7 @@ impl TokenStore for RedisStore {
     }
 
     async fn unlock(&self, key: &str, holder: &str) -> Result<(), Unavailable> {
-        let lock_key = format!("{key}:lock");
+        let lock_key = lock_key(key);
         self.run("unlock", |mut r| {
             let mut call = self.unlock.key(&lock_key);
             call.arg(holder);

@@ -15,6 +15,17 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const MAX_ANSWER: usize = 1 << 20;
 const EXCERPT: usize = 200;
 
+/// Whether a broken answer may be quoted in the error: never for the token endpoints, whose body could hold a
+/// token (a proxy's wrapper, a stray BOM before the JSON).
+#[derive(Clone, Copy)]
+enum Quote {
+    Excerpt,
+    Never,
+}
+
+/// What a broken token answer is shown as, in place of its body.
+pub const WITHHELD: &str = "(the token endpoint's answer, withheld: it is not a token answer)";
+
 /// A WeChat answer: a JSON object, errcode included if WeChat sent one.
 pub type Answer = Map<String, Value>;
 
@@ -49,7 +60,7 @@ impl WeChatClient {
     ) -> Result<Answer, Failure> {
         let request =
             self.http.post(format!("{}{path}", self.base)).query(&[("access_token", token.expose_secret())]).json(body);
-        self.exchange(request, deadline).await
+        self.exchange(request, deadline, Quote::Excerpt).await
     }
 
     /// `POST /cgi-bin/stable_token`, never with `force_refresh`.
@@ -61,7 +72,7 @@ impl WeChatClient {
             "force_refresh": false,
         });
         let request = self.http.post(format!("{}/cgi-bin/stable_token", self.base)).json(&body);
-        self.exchange(request, deadline).await
+        self.exchange(request, deadline, Quote::Never).await
     }
 
     /// `GET /cgi-bin/token`.
@@ -76,10 +87,15 @@ impl WeChatClient {
             ("appid", appid),
             ("secret", secret.expose_secret()),
         ]);
-        self.exchange(request, deadline).await
+        self.exchange(request, deadline, Quote::Never).await
     }
 
-    async fn exchange(&self, request: reqwest::RequestBuilder, deadline: Instant) -> Result<Answer, Failure> {
+    async fn exchange(
+        &self,
+        request: reqwest::RequestBuilder,
+        deadline: Instant,
+        quote: Quote,
+    ) -> Result<Answer, Failure> {
         let budget = time_left(deadline).ok_or(Failure::Timeout)?;
         let request = request.timeout(budget);
         let mut response = request.send().await.map_err(classify)?;
@@ -96,7 +112,10 @@ impl WeChatClient {
         // WeChat's JSON sometimes comes labelled text/plain: the label is not trusted either way.
         match serde_json::from_slice(&body) {
             Ok(Value::Object(answer)) => Ok(answer),
-            _ => Err(Failure::InvalidJson(excerpt(&body))),
+            _ => Err(Failure::InvalidJson(match quote {
+                Quote::Excerpt => excerpt(&body),
+                Quote::Never => WITHHELD.to_owned(),
+            })),
         }
     }
 }
