@@ -106,3 +106,20 @@ fn no_extension_or_no_session_token_fails_the_cold_start_within_seconds() {
     let mut f = Function::spawn(&api, &env[..4]);
     assert!(cold_start_failure(&api, &mut f).contains("AWS_SESSION_TOKEN is not set"));
 }
+
+#[test]
+fn a_throttled_extension_is_tried_again_and_an_oversized_answer_refused() {
+    let emu = Emulator::start().unwrap();
+    let json_secret = json!({ "secret": DEMO_SECRET }).to_string();
+    let throttled = Extension::start_throttled(3, SESSION, &[(ARN, &json_secret)], &[]);
+    let api = RuntimeApi::start();
+    let _f = spawn(&emu, &throttled, &api, &[("WX_SECRET_ARN", ARN)]);
+    assert_eq!(api.invoke(&json!({"action":"list"}), TIMEOUT).response()["errCode"], 0);
+    assert_eq!(throttled.requests(), 4, "three 503s, then the secret");
+
+    let huge = "x".repeat(100 * 1024);
+    let oversized = Extension::start(SESSION, &[(ARN, &huge)], &[]);
+    let api = RuntimeApi::start();
+    let mut f = spawn(&emu, &oversized, &api, &[("WX_SECRET_ARN", ARN)]);
+    assert!(cold_start_failure(&api, &mut f).contains("over 64 KiB"));
+}

@@ -18,6 +18,8 @@ pub struct Extension {
 }
 
 struct Store {
+    /// Requests answered 503 (throttled) before the first real answer.
+    throttled: AtomicUsize,
     session_token: String,
     secrets: HashMap<String, String>,
     parameters: HashMap<String, String>,
@@ -26,11 +28,22 @@ struct Store {
 impl Extension {
     /// Serves `secrets` (id → SecretString) and `parameters` (name → value) to callers presenting `session_token`.
     pub fn start(session_token: &str, secrets: &[(&str, &str)], parameters: &[(&str, &str)]) -> Extension {
+        Extension::start_throttled(0, session_token, secrets, parameters)
+    }
+
+    /// The same, answering the first `throttled` requests 503, as a throttled Secrets Manager makes the extension do.
+    pub fn start_throttled(
+        throttled: usize,
+        session_token: &str,
+        secrets: &[(&str, &str)],
+        parameters: &[(&str, &str)],
+    ) -> Extension {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let port = listener.local_addr().unwrap().port();
         let pairs = |p: &[(&str, &str)]| p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let store = Arc::new(Store {
+            throttled: AtomicUsize::new(throttled),
             session_token: session_token.to_owned(),
             secrets: pairs(secrets),
             parameters: pairs(parameters),
@@ -65,6 +78,9 @@ fn answer(store: &Store, req: &Request<Incoming>) -> Response<Full<Bytes>> {
         *r.status_mut() = status;
         r
     };
+    if store.throttled.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+        return reply(StatusCode::SERVICE_UNAVAILABLE, "ThrottlingException: Rate exceeded".into());
+    }
     let presented = req.headers().get("x-aws-parameters-secrets-token").and_then(|v| v.to_str().ok());
     if presented != Some(store.session_token.as_str()) {
         return reply(StatusCode::UNAUTHORIZED, "X-Aws-Parameters-Secrets-Token header is missing or invalid".into());
