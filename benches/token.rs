@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use secrecy::ExposeSecret;
-use wx_plugin_manager::emulator::{Emulator, DEMO_APPID};
+use wx_plugin_manager::config::TokenEndpoint;
+use wx_plugin_manager::emulator::{Emulator, DEMO_APPID, DEMO_SECRET};
 use wx_plugin_manager::token::{RedisStore, TokenProvider, TokenStore};
 use wx_plugin_manager::wechat::WeChatClient;
 
@@ -39,11 +40,12 @@ impl Drop for Redis {
 fn token_acquisition(c: &mut Criterion) {
     let emulator = Emulator::start().unwrap();
     emulator.edit_world(|w| w.settings.stable_minute_quota = u32::MAX);
-    let config = emulator.demo_config(&[]).unwrap();
     let client = WeChatClient::new(emulator.base_url()).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let deadline = || Instant::now() + Duration::from_secs(10);
-    let provider = |shared: Option<Arc<dyn TokenStore>>| TokenProvider::new(&config, shared).unwrap();
+    let provider = |shared: Option<Arc<dyn TokenStore>>| {
+        TokenProvider::new(TokenEndpoint::Stable, DEMO_APPID, DEMO_SECRET.to_owned().into(), shared)
+    };
 
     let mut group = c.benchmark_group("token");
     let warm = provider(None);

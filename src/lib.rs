@@ -36,9 +36,16 @@ const BUSY_BACKOFF: Duration = Duration::from_millis(100);
 /// What one container holds across invocations: the HTTP client and the token provider.
 pub struct App {
     client: WeChatClient,
-    tokens: TokenProvider,
+    tokens: Tokens,
     gateway_key: Option<secrecy::SecretString>,
     metrics: bool,
+}
+
+/// Where this container's access tokens come from.
+enum Tokens {
+    /// `WX_ACCESS_TOKEN`: used as it is, never fetched, never refreshed.
+    Fixed(secrecy::SecretString),
+    Fetched(TokenProvider),
 }
 
 /// What one invocation took from the token provider and from WeChat.
@@ -54,13 +61,22 @@ impl App {
     /// The container's state for `config`, whose credentials must be complete (see [`Config::resolve`]).
     pub fn new(config: &Config) -> Result<App, Error> {
         let client = WeChatClient::new(&config.api_base).map_err(Error::Config)?;
-        let shared: Option<Arc<dyn TokenStore>> = match &config.token_cache {
-            config::TokenCache::Memory => None,
-            config::TokenCache::Redis(url) => Some(Arc::new(
-                RedisStore::new(url.expose_secret()).map_err(|why| Error::Config(format!("WX_TOKEN_CACHE: {why}")))?,
-            )),
+        let tokens = match &config.credentials {
+            config::Credentials::Fixed { token } => Tokens::Fixed(token.clone()),
+            config::Credentials::App { appid, secret } => {
+                let shared: Option<Arc<dyn TokenStore>> = match &config.token_cache {
+                    config::TokenCache::Memory => None,
+                    config::TokenCache::Redis(url) => Some(Arc::new(
+                        RedisStore::new(url.expose_secret())
+                            .map_err(|why| Error::Config(format!("WX_TOKEN_CACHE: {why}")))?,
+                    )),
+                };
+                Tokens::Fetched(TokenProvider::new(config.token_endpoint, appid, secret.clone(), shared))
+            }
+            config::Credentials::Stored { secret, .. } => {
+                return Err(Error::Config(format!("{} has not been read yet (Config::resolve)", secret.variable())))
+            }
         };
-        let tokens = TokenProvider::new(config, shared)?;
         Ok(App { client, tokens, gateway_key: config.gateway_key.clone(), metrics: config.metrics })
     }
 
@@ -140,8 +156,12 @@ impl App {
         let body = op.body();
         let (mut refreshed, mut busy_retried) = (false, false);
         loop {
-            let (token, acquired) =
-                self.tokens.token(&self.client, deadline).await.map_err(|e| e.for_method(op.method()))?;
+            let (token, acquired) = match &self.tokens {
+                Tokens::Fixed(token) => (token.clone(), token::Acquired::Cached),
+                Tokens::Fetched(provider) => {
+                    provider.token(&self.client, deadline).await.map_err(|e| e.for_method(op.method()))?
+                }
+            };
             match acquired {
                 token::Acquired::Cached => usage.token_cache_hits += 1,
                 token::Acquired::Fetched => usage.token_fetches += 1,
@@ -155,10 +175,12 @@ impl App {
             let code = errcode(&answer);
             match codes::class(code) {
                 Class::Ok => return Ok(success(op.method(), answer)),
-                Class::StaleToken if !refreshed && self.tokens.can_refresh() => {
+                Class::StaleToken if !refreshed && matches!(self.tokens, Tokens::Fetched(_)) => {
                     refreshed = true;
                     tracing::info!(err_code = code, "token refused by WeChat; fetching another and retrying once");
-                    self.tokens.invalidate(&token, deadline).await;
+                    if let Tokens::Fetched(provider) = &self.tokens {
+                        provider.invalidate(&token, deadline).await;
+                    }
                 }
                 Class::Busy if op.is_read_only() && !busy_retried && time_for(BUSY_BACKOFF, deadline) => {
                     busy_retried = true;

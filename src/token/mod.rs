@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::{Config, Credentials, TokenEndpoint};
+use crate::config::TokenEndpoint;
 use crate::error::{Error, Failure};
 use crate::wechat::client::{time_left, WITHHELD};
 use crate::wechat::{codes, errcode, errmsg, Answer, WeChatClient};
@@ -39,19 +39,11 @@ impl CachedToken {
     }
 }
 
-/// Where tokens come from.
-enum Source {
-    Endpoint {
-        endpoint: TokenEndpoint,
-        appid: String,
-        secret: SecretString,
-    },
-    /// A token configured as it is: never fetched, never refreshed.
-    Fixed(SecretString),
-}
-
+/// Tokens of one mini program from one WeChat endpoint.
 pub struct TokenProvider {
-    source: Source,
+    endpoint: TokenEndpoint,
+    appid: String,
+    secret: SecretString,
     /// The key in the shared store: per appid and endpoint, never containing the secret.
     key: String,
     /// This container's copy, used first; the only one without a shared store, and the fallback when it fails.
@@ -87,30 +79,26 @@ async fn within<T>(deadline: Instant, op: impl std::future::Future<Output = T>) 
 }
 
 impl TokenProvider {
-    /// A provider for `config`'s credentials; `shared` is the fleet's store, if there is one.
-    /// Refuses credentials whose secret is still stored elsewhere (see `Config::resolve`).
-    pub fn new(config: &Config, shared: Option<Arc<dyn TokenStore>>) -> Result<TokenProvider, Error> {
-        let (source, key) = match &config.credentials {
-            Credentials::Fixed { token } => (Source::Fixed(token.clone()), "fixed".to_owned()),
-            Credentials::Stored { secret, .. } => {
-                return Err(Error::Config(format!("{} has not been read yet (Config::resolve)", secret.variable())))
-            }
-            Credentials::App { appid, secret } => {
-                let endpoint = config.token_endpoint;
-                let kind = match endpoint {
-                    TokenEndpoint::Stable => "stable",
-                    TokenEndpoint::Classic => "classic",
-                };
-                let source = Source::Endpoint { endpoint, appid: appid.clone(), secret: secret.clone() };
-                (source, format!("wx:token:{kind}:{appid}"))
-            }
+    /// A provider for `appid` and its secret on `endpoint`; `shared` is the fleet's store, if there is one.
+    pub fn new(
+        endpoint: TokenEndpoint,
+        appid: &str,
+        secret: SecretString,
+        shared: Option<Arc<dyn TokenStore>>,
+    ) -> TokenProvider {
+        let kind = match endpoint {
+            TokenEndpoint::Stable => "stable",
+            TokenEndpoint::Classic => "classic",
         };
-        Ok(TokenProvider { source, key, local: Default::default(), shared, refresh: tokio::sync::Mutex::new(()) })
-    }
-
-    /// Whether a token error can be cured by fetching another token.
-    pub fn can_refresh(&self) -> bool {
-        !matches!(self.source, Source::Fixed(_))
+        TokenProvider {
+            endpoint,
+            appid: appid.to_owned(),
+            secret,
+            key: format!("wx:token:{kind}:{appid}"),
+            local: Default::default(),
+            shared,
+            refresh: tokio::sync::Mutex::new(()),
+        }
     }
 
     fn local(&self) -> std::sync::MutexGuard<'_, Option<CachedToken>> {
@@ -131,9 +119,6 @@ impl TokenProvider {
     /// ask at the same time: once per container, and with a shared store once per fleet. Says whether this call
     /// fetched it.
     pub async fn token(&self, client: &WeChatClient, deadline: Instant) -> Result<(SecretString, Acquired), Error> {
-        if let Source::Fixed(token) = &self.source {
-            return Ok((token.clone(), Acquired::Cached));
-        }
         if let Some(token) = self.fresh_local() {
             return Ok((token, Acquired::Cached));
         }
@@ -203,12 +188,9 @@ impl TokenProvider {
     }
 
     async fn fetch(&self, client: &WeChatClient, deadline: Instant) -> Result<CachedToken, Error> {
-        let Source::Endpoint { endpoint, appid, secret } = &self.source else {
-            unreachable!("a fixed token is never fetched")
-        };
-        let answer = match endpoint {
-            TokenEndpoint::Stable => client.stable_token(appid, secret, deadline).await,
-            TokenEndpoint::Classic => client.classic_token(appid, secret, deadline).await,
+        let answer = match self.endpoint {
+            TokenEndpoint::Stable => client.stable_token(&self.appid, &self.secret, deadline).await,
+            TokenEndpoint::Classic => client.classic_token(&self.appid, &self.secret, deadline).await,
         };
         let answer = answer.map_err(Error::token_failure)?;
         parse_token(&answer, now_ms())
