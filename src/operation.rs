@@ -196,46 +196,33 @@ impl Operation {
         self.action().read_only
     }
 
-    /// WeChat's JSON body: the action and the snake_case fields.
+    /// WeChat's JSON body: the action, then each given field under its snake_case name from the action table.
     pub fn body(&self) -> Value {
         let mut body = Map::new();
         body.insert("action".into(), json!(self.name()));
-        let mut put = |key: &str, value: Value| {
-            body.insert(key.to_owned(), value);
-        };
-        match self {
-            Operation::List => {}
-            Operation::Apply { plugin_appid, reason } => {
-                put("plugin_appid", json!(plugin_appid));
-                if let Some(r) = reason {
-                    put("reason", json!(r));
-                }
-            }
-            Operation::Unbind { plugin_appid } => put("plugin_appid", json!(plugin_appid)),
-            Operation::Update { plugin_appid, user_version } => {
-                put("plugin_appid", json!(plugin_appid));
-                put("user_version", json!(user_version));
-            }
-            Operation::DevApplyList { page, num } => {
-                put("page", json!(page));
-                put("num", json!(num));
-            }
-            Operation::DevAgree { appid, reason } => {
-                put("appid", json!(appid));
-                if let Some(r) = reason {
-                    put("reason", json!(r));
-                }
-            }
-            Operation::DevRefuse { appid, reason } | Operation::DevDelete { appid, reason } => {
-                if let Some(a) = appid {
-                    put("appid", json!(a));
-                }
-                if let Some(r) = reason {
-                    put("reason", json!(r));
-                }
+        for (field, value) in self.action().fields.iter().zip(self.values()) {
+            if let Some(value) = value {
+                body.insert(field.snake.to_owned(), value);
             }
         }
         Value::Object(body)
+    }
+
+    /// The field values, in the action table's order.
+    fn values(&self) -> [Option<Value>; 2] {
+        let text = |s: &String| Some(json!(s));
+        let maybe = |s: &Option<String>| s.as_ref().map(|s| json!(s));
+        match self {
+            Operation::List => [None, None],
+            Operation::Apply { plugin_appid, reason } => [text(plugin_appid), maybe(reason)],
+            Operation::Unbind { plugin_appid } => [text(plugin_appid), None],
+            Operation::Update { plugin_appid, user_version } => [text(plugin_appid), text(user_version)],
+            Operation::DevApplyList { page, num } => [Some(json!(page)), Some(json!(num))],
+            Operation::DevAgree { appid, reason } => [text(appid), maybe(reason)],
+            Operation::DevRefuse { appid, reason } | Operation::DevDelete { appid, reason } => {
+                [maybe(appid), maybe(reason)]
+            }
+        }
     }
 }
 
