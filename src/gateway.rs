@@ -241,12 +241,13 @@ impl HttpRequest {
         if raw.len() > MAX_BODY / 3 * 4 + 4 || (!self.base64 && raw.len() > MAX_BODY) {
             return Err(too_large());
         }
-        let bytes = if self.base64 {
+        let bytes: std::borrow::Cow<'_, [u8]> = if self.base64 {
             base64::engine::general_purpose::STANDARD
                 .decode(raw)
                 .map_err(|_| Reply::refuse(400, "the body is marked base64 but does not decode"))?
+                .into()
         } else {
-            raw.as_bytes().to_vec()
+            raw.as_bytes().into()
         };
         if bytes.len() > MAX_BODY {
             return Err(too_large());

@@ -17,12 +17,11 @@ pub enum Target {
 static TARGET: std::sync::OnceLock<Target> = std::sync::OnceLock::new();
 
 /// Writes one whole line (a metrics record) where the logs go.
-pub fn write_line(line: &str) {
+pub fn write_line(mut line: String) {
     use std::io::Write;
     // One write of the whole line, so concurrent invocations' lines never interleave.
-    let mut buffer = String::with_capacity(line.len() + 1);
-    buffer.push_str(line);
-    buffer.push('\n');
+    line.push('\n');
+    let buffer = line;
     let _ = match TARGET.get().copied().unwrap_or(Target::Stdout) {
         Target::Stdout => std::io::stdout().lock().write_all(buffer.as_bytes()),
         Target::Stderr => std::io::stderr().lock().write_all(buffer.as_bytes()),

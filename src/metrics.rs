@@ -38,7 +38,7 @@ pub fn record(action: &str, err_code: i64, latency_ms: f64, usage: &Usage, reque
 }
 
 pub fn emit(action: &str, err_code: i64, latency_ms: f64, usage: &Usage, request_id: &str) {
-    crate::logging::write_line(&record(action, err_code, latency_ms, usage, request_id, crate::token::now_ms()));
+    crate::logging::write_line(record(action, err_code, latency_ms, usage, request_id, crate::token::now_ms()));
 }
 
 #[cfg(test)]
