@@ -45,7 +45,16 @@ pub const DAILY_QUOTA: i64 = 45009;
 pub const MINUTE_QUOTA: i64 = 45011;
 pub const DATA_FORMAT_ERROR: i64 = 47001;
 pub const API_UNAUTHORIZED: i64 = 48001;
+pub const COMPONENT_NOT_AUTHORIZED: i64 = 61003;
 pub const COMPONENT_IP_NOT_REGISTERED: i64 = 61004;
+pub const COMPONENT_TICKET_EXPIRED: i64 = 61005;
+pub const COMPONENT_TICKET_INVALID: i64 = 61006;
+pub const API_UNAUTHORIZED_TO_COMPONENT: i64 = 61007;
+pub const AUTH_CODE_INVALID: i64 = 61009;
+pub const AUTH_CODE_EXPIRED: i64 = 61010;
+pub const INVALID_COMPONENT: i64 = 61011;
+pub const REFRESH_TOKEN_INVALID: i64 = 61023;
+pub const MUST_USE_COMPONENT_TOKEN: i64 = 61024;
 pub const PLUGIN_NOT_FOUND_MP: i64 = 89044;
 pub const PLUGIN_CANNOT_APPLY: i64 = 89236;
 pub const PLUGIN_ALREADY_ADDED: i64 = 89237;
@@ -96,7 +105,24 @@ const TABLE: &[Entry] = &[
     },
     Entry { code: DATA_FORMAT_ERROR, class: Class::BadRequest, errmsg: "data format error" },
     Entry { code: API_UNAUTHORIZED, class: Class::Refused, errmsg: "api unauthorized" },
+    Entry {
+        code: COMPONENT_NOT_AUTHORIZED,
+        class: Class::Refused,
+        errmsg: "component is not authorized by this account",
+    },
     Entry { code: COMPONENT_IP_NOT_REGISTERED, class: Class::Config, errmsg: "access clientip is not registered" },
+    Entry { code: COMPONENT_TICKET_EXPIRED, class: Class::Config, errmsg: "component ticket is expired" },
+    Entry { code: COMPONENT_TICKET_INVALID, class: Class::Config, errmsg: "component ticket is invalid" },
+    Entry { code: API_UNAUTHORIZED_TO_COMPONENT, class: Class::Refused, errmsg: "api is unauthorized to component" },
+    Entry { code: AUTH_CODE_INVALID, class: Class::BadRequest, errmsg: "invalid authorization code" },
+    Entry { code: AUTH_CODE_EXPIRED, class: Class::BadRequest, errmsg: "authorization code is expired" },
+    Entry { code: INVALID_COMPONENT, class: Class::Config, errmsg: "invalid component" },
+    Entry { code: REFRESH_TOKEN_INVALID, class: Class::Refused, errmsg: "refresh_token is invalid" },
+    Entry {
+        code: MUST_USE_COMPONENT_TOKEN,
+        class: Class::Config,
+        errmsg: "must use api(api_component_token) to get token for component acct",
+    },
     Entry { code: PLUGIN_NOT_FOUND_MP, class: Class::NotFound, errmsg: "plugin appid not exist" },
     Entry { code: PLUGIN_CANNOT_APPLY, class: Class::Refused, errmsg: "plugin can not be applied" },
     Entry { code: PLUGIN_ALREADY_ADDED, class: Class::WrongState, errmsg: "plugin has been added" },
