@@ -7,7 +7,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use serde_json::{json, Value};
 use wx_plugin_manager::emulator::Emulator;
 use wx_plugin_manager::wechat::Answer;
-use wx_plugin_manager::{success, App, Operation, Usage};
+use wx_plugin_manager::{success, App, Operation, Request, Usage};
 
 fn event_to_request(c: &mut Criterion) {
     let events = [
@@ -65,8 +65,8 @@ fn whole_invocation_on_loopback(c: &mut Criterion) {
         b.iter_batched(
             || Instant::now() + Duration::from_secs(10),
             |deadline| {
-                let op = Operation::from_event(&event).unwrap();
-                runtime.block_on(app.execute(&op, deadline, &mut Usage::default())).unwrap()
+                let request = Request::from_event(&event).unwrap();
+                runtime.block_on(app.execute(&request, deadline, &mut Usage::default())).unwrap()
             },
             BatchSize::SmallInput,
         )

@@ -27,6 +27,26 @@ pub enum TokenCache {
     Redis(SecretString),
 }
 
+/// A secret given in the environment, or the place it is kept.
+#[derive(Debug)]
+pub enum Secret {
+    Given(SecretString),
+    Stored(StoredSecret),
+}
+
+/// A third-party platform (`WX_COMPONENT_*`): the function acts for every mini program that authorised it.
+#[derive(Debug)]
+pub struct PlatformConfig {
+    /// The platform's (component's) appid.
+    pub appid: String,
+    pub secret: Secret,
+    /// The message-check token of the pushes' signatures.
+    pub token: SecretString,
+    /// The 43-character EncodingAESKey, and the one before it while the console's key rotation settles.
+    pub aes_key: SecretString,
+    pub previous_aes_key: Option<SecretString>,
+}
+
 #[derive(Debug)]
 pub enum Credentials {
     /// The mini program's appid and secret: tokens are fetched and refreshed.
@@ -35,6 +55,8 @@ pub enum Credentials {
     Stored { appid: String, secret: StoredSecret },
     /// A token from elsewhere, used as it is.
     Fixed { token: SecretString },
+    /// A third-party platform's settings: tokens come from its ticket and its authorizers' refresh tokens.
+    Platform(PlatformConfig),
 }
 
 #[derive(Debug)]
@@ -58,9 +80,17 @@ impl Config {
     /// Reads a secret kept in Secrets Manager or SSM (through the Lambda extension), so that the credentials are
     /// complete. `env` gives the extension's port and the session token.
     pub async fn resolve(mut self, env: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
-        if let Credentials::Stored { appid, secret } = &self.credentials {
-            let secret = crate::secrets::fetch(secret, env).await.map_err(Error::Config)?;
-            self.credentials = Credentials::App { appid: appid.clone(), secret };
+        match &mut self.credentials {
+            Credentials::Stored { appid, secret } => {
+                let secret = crate::secrets::fetch(secret, env).await.map_err(Error::Config)?;
+                self.credentials = Credentials::App { appid: appid.clone(), secret };
+            }
+            Credentials::Platform(platform) => {
+                if let Secret::Stored(stored) = &platform.secret {
+                    platform.secret = Secret::Given(crate::secrets::fetch(stored, env).await.map_err(Error::Config)?);
+                }
+            }
+            Credentials::App { .. } | Credentials::Fixed { .. } => {}
         }
         Ok(self)
     }
@@ -70,39 +100,40 @@ impl Config {
         let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let bad = |why: String| Error::Config(why);
 
-        let secrets: Vec<(&str, String)> = ["WX_SECRET", "WX_SECRET_ARN", "WX_SECRET_PARAMETER"]
-            .into_iter()
-            .filter_map(|name| get(name).map(|value| (name, value)))
-            .collect();
-        if secrets.len() > 1 {
-            let names: Vec<&str> = secrets.iter().map(|(name, _)| *name).collect();
-            let names = names.join(" and ");
-            return Err(bad(format!("set only one of WX_SECRET, WX_SECRET_ARN, WX_SECRET_PARAMETER, not {names}")));
-        }
-        let secret = secrets.into_iter().next();
+        let platform = platform_config(&get)?;
+        let secret = secret(&get, "WX_SECRET")?;
         let credentials = match (get("WX_ACCESS_TOKEN"), get("WX_APPID"), secret) {
+            (token, appid, secret) if platform.is_some() => {
+                if token.is_some() || appid.is_some() || secret.is_some() {
+                    return Err(bad("a third-party platform (WX_COMPONENT_APPID) acts for the mini programs that \
+                                    authorised it: leave WX_APPID, WX_SECRET* and WX_ACCESS_TOKEN unset"
+                        .into()));
+                }
+                Credentials::Platform(platform.expect("checked by the guard"))
+            }
             (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
                 return Err(bad("set either WX_ACCESS_TOKEN or WX_APPID and its secret, not both".into()))
             }
             (Some(token), None, None) => Credentials::Fixed { token: token.into() },
-            (None, Some(appid), Some(("WX_SECRET", secret))) => Credentials::App { appid, secret: secret.into() },
-            (None, Some(appid), Some(("WX_SECRET_ARN", id))) => {
-                Credentials::Stored { appid, secret: StoredSecret::SecretsManager(id) }
-            }
-            (None, Some(appid), Some((_, name))) => {
-                Credentials::Stored { appid, secret: StoredSecret::Parameter(name) }
-            }
+            (None, Some(appid), Some(Secret::Given(secret))) => Credentials::App { appid, secret },
+            (None, Some(appid), Some(Secret::Stored(secret))) => Credentials::Stored { appid, secret },
             (None, Some(_), None) => {
                 return Err(bad(
                     "WX_SECRET is not set (the mini program's AppSecret; or WX_SECRET_ARN, WX_SECRET_PARAMETER)".into(),
                 ))
             }
-            (None, None, Some((name, _))) => {
-                return Err(bad(format!("WX_APPID is not set (the mini program's AppID, to go with {name})")))
+            (None, None, Some(secret)) => {
+                let name = match &secret {
+                    Secret::Given(_) => "WX_SECRET",
+                    Secret::Stored(stored) => stored.variable(),
+                };
+                return Err(bad(format!("WX_APPID is not set (the mini program's AppID, to go with {name})")));
             }
             (None, None, None) => {
                 return Err(bad(
-                    "WX_APPID and WX_SECRET are not set (or set WX_ACCESS_TOKEN to use a token as it is)".into()
+                    "WX_APPID and WX_SECRET are not set (or set WX_ACCESS_TOKEN to use a token as it is, or \
+                     WX_COMPONENT_APPID and its settings to act as a third-party platform)"
+                        .into(),
                 ))
             }
         };
@@ -144,6 +175,70 @@ impl Config {
 
         Ok(Config { credentials, api_base, token_endpoint, token_cache, gateway_key, metrics })
     }
+}
+
+/// The secret `base` names: given as `base`, or kept in Secrets Manager (`base_ARN`) or SSM (`base_PARAMETER`).
+fn secret(get: &impl Fn(&str) -> Option<String>, base: &'static str) -> Result<Option<Secret>, Error> {
+    // The names are spelled out (not built from `base`) so messages and lookups use &'static str.
+    let (arn, parameter) = match base {
+        "WX_SECRET" => ("WX_SECRET_ARN", "WX_SECRET_PARAMETER"),
+        _ => ("WX_COMPONENT_SECRET_ARN", "WX_COMPONENT_SECRET_PARAMETER"),
+    };
+    let found: Vec<(&'static str, String)> =
+        [base, arn, parameter].into_iter().filter_map(|name| get(name).map(|value| (name, value))).collect();
+    if found.len() > 1 {
+        let names: Vec<&str> = found.iter().map(|(name, _)| *name).collect();
+        let names = names.join(" and ");
+        return Err(Error::Config(format!("set only one of {base}, {arn}, {parameter}, not {names}")));
+    }
+    Ok(found.into_iter().next().map(|(name, value)| match name {
+        n if n == base => Secret::Given(value.into()),
+        n if n == arn => Secret::Stored(StoredSecret::SecretsManager { id: value, variable: arn }),
+        _ => Secret::Stored(StoredSecret::Parameter { name: value, variable: parameter }),
+    }))
+}
+
+/// The `WX_COMPONENT_*` settings, all or none of them.
+fn platform_config(get: &impl Fn(&str) -> Option<String>) -> Result<Option<PlatformConfig>, Error> {
+    let bad = |why: String| Error::Config(why);
+    let secret = secret(get, "WX_COMPONENT_SECRET")?;
+    let (appid, token, aes_key) = (get("WX_COMPONENT_APPID"), get("WX_COMPONENT_TOKEN"), get("WX_COMPONENT_AES_KEY"));
+    let previous_aes_key = get("WX_COMPONENT_AES_KEY_PREVIOUS");
+    let any = appid.is_some() || secret.is_some() || token.is_some() || aes_key.is_some() || previous_aes_key.is_some();
+    if !any {
+        return Ok(None);
+    }
+    let missing: Vec<&str> = [
+        ("WX_COMPONENT_APPID", appid.is_none()),
+        ("WX_COMPONENT_SECRET (or _ARN, _PARAMETER)", secret.is_none()),
+        ("WX_COMPONENT_TOKEN", token.is_none()),
+        ("WX_COMPONENT_AES_KEY", aes_key.is_none()),
+    ]
+    .into_iter()
+    .filter_map(|(name, absent)| absent.then_some(name))
+    .collect();
+    if !missing.is_empty() {
+        return Err(bad(format!("a third-party platform needs {} too", missing.join(", "))));
+    }
+    let appid = appid.expect("checked above");
+    if !crate::operation::is_appid(&appid) {
+        return Err(bad("WX_COMPONENT_APPID is not an appid (letters, digits, _ and -)".to_owned()));
+    }
+    let key_ok = |key: &str| key.len() == 43 && key.bytes().all(|b| b.is_ascii_alphanumeric());
+    for (name, key) in
+        [("WX_COMPONENT_AES_KEY", aes_key.as_deref()), ("WX_COMPONENT_AES_KEY_PREVIOUS", previous_aes_key.as_deref())]
+    {
+        if key.is_some_and(|k| !key_ok(k)) {
+            return Err(bad(format!("{name} must be the console's EncodingAESKey: 43 letters and digits")));
+        }
+    }
+    Ok(Some(PlatformConfig {
+        appid,
+        secret: secret.expect("checked above"),
+        token: token.expect("checked above").into(),
+        aes_key: aes_key.expect("checked above").into(),
+        previous_aes_key: previous_aes_key.map(SecretString::from),
+    }))
 }
 
 #[cfg(test)]
@@ -194,7 +289,7 @@ mod tests {
         assert!(config_error(&[("WX_SECRET_PARAMETER", "/wx/secret")]).contains("to go with WX_SECRET_PARAMETER"));
         let stored = config(&[("WX_APPID", "a"), ("WX_SECRET_PARAMETER", "/wx/secret")]).unwrap();
         assert!(
-            matches!(stored.credentials, Credentials::Stored { secret: StoredSecret::Parameter(ref p), .. } if p == "/wx/secret")
+            matches!(stored.credentials, Credentials::Stored { secret: StoredSecret::Parameter { ref name, .. }, .. } if name == "/wx/secret")
         );
         let creds = [("WX_APPID", "a"), ("WX_SECRET", "s")];
         let with = |k, v| config_error(&[creds[0], creds[1], (k, v)]);

@@ -13,6 +13,10 @@ pub mod sdk_codes {
     pub const INVALID_PARAMETERS: i64 = -501007;
     /// WeChat's answer is not JSON ("system error").
     pub const SYSTEM: i64 = -601001;
+    /// Ours, not wx-server-sdk's: a third-party platform holds no component_verify_ticket yet.
+    pub const NO_TICKET: i64 = -602001;
+    /// Ours: the mini program is not known to have authorised the platform (nothing stored, not in WeChat's list).
+    pub const NOT_AUTHORISED: i64 = -602002;
 }
 
 /// How an exchange with WeChat failed, short of an answer.

@@ -61,6 +61,8 @@ pub struct HttpRequest {
     authorised_by: Option<&'static str>,
     /// An ALB target group with multi-value headers on wants them in the answer too.
     multi_value_headers: bool,
+    /// `msg_signature`, `timestamp` and `nonce` from the query: what a WeChat push is signed with.
+    signed: Option<[String; 3]>,
 }
 
 /// An HTTP answer, before it takes the gateway's shape.
@@ -78,6 +80,18 @@ impl Reply {
 
     pub fn from_error(error: &Error) -> Reply {
         Reply { status: status_of(error), body: error.to_json(), headers: Vec::new() }
+    }
+
+    /// The bare `success` WeChat wants after a push: no JSON, no XML.
+    pub fn success() -> Reply {
+        Reply { status: 200, body: Value::String("success".to_owned()), headers: Vec::new() }
+            .with_header(CONTENT_TYPE, "text/plain; charset=utf-8")
+    }
+
+    /// A push refused or not kept: the sample library's code (or −503) in `errCode`.
+    pub fn push_failed(status: u16, err_code: i64, detail: &str) -> Reply {
+        let body = json!({ "errCode": err_code, "errMsg": format!("{}:fail {detail}", crate::error::prefix("")) });
+        Reply { status, body, headers: Vec::new() }
     }
 
     /// A refusal at the HTTP edge, before any call: errCode is minus the status.
@@ -182,7 +196,11 @@ fn authorisation(gateway: Gateway, event: &Value) -> Option<&'static str> {
 }
 
 fn read(gateway: Gateway, event: Value) -> Result<HttpRequest, serde_json::Error> {
+    let signed = |query: &dyn Fn(&str) -> Option<String>| -> Option<[String; 3]> {
+        Some([query("msg_signature")?, query("timestamp")?, query("nonce")?])
+    };
     let request = |method: &str, headers: &HeaderMap, body: Option<String>, base64: bool| HttpRequest {
+        signed: None,
         method: method.to_owned(),
         authorization: headers
             .get(AUTHORIZATION)
@@ -196,27 +214,31 @@ fn read(gateway: Gateway, event: Value) -> Result<HttpRequest, serde_json::Error
     Ok(match gateway {
         Gateway::RestApi => {
             let r: ApiGatewayProxyRequest = serde_json::from_value(event)?;
-            request(r.http_method.as_str(), &r.headers, r.body, r.is_base64_encoded)
+            let signed = signed(&|name| r.query_string_parameters.first(name).map(str::to_owned));
+            HttpRequest { signed, ..request(r.http_method.as_str(), &r.headers, r.body, r.is_base64_encoded) }
         }
         Gateway::HttpApi => {
             let r: ApiGatewayV2httpRequest = serde_json::from_value(event)?;
-            request(r.request_context.http.method.as_str(), &r.headers, r.body, r.is_base64_encoded)
+            let signed = signed(&|name| r.query_string_parameters.first(name).map(str::to_owned));
+            HttpRequest {
+                signed,
+                ..request(r.request_context.http.method.as_str(), &r.headers, r.body, r.is_base64_encoded)
+            }
         }
         Gateway::FunctionUrl => {
             let r: LambdaFunctionUrlRequest = serde_json::from_value(event)?;
-            request(
-                r.request_context.http.method.as_deref().unwrap_or_default(),
-                &r.headers,
-                r.body,
-                r.is_base64_encoded,
-            )
+            let signed = signed(&|name| r.query_string_parameters.get(name).cloned());
+            let method = r.request_context.http.method.as_deref().unwrap_or_default();
+            HttpRequest { signed, ..request(method, &r.headers, r.body, r.is_base64_encoded) }
         }
         Gateway::Alb => {
             let r: AlbTargetGroupRequest = serde_json::from_value(event)?;
             let multi = !r.multi_value_headers.is_empty();
             let headers = if multi { &r.multi_value_headers } else { &r.headers };
+            let query = if multi { &r.multi_value_query_string_parameters } else { &r.query_string_parameters };
             HttpRequest {
                 multi_value_headers: multi,
+                signed: signed(&|name| query.first(name).map(str::to_owned)),
                 ..request(r.http_method.as_str(), headers, r.body, r.is_base64_encoded)
             }
         }
@@ -224,18 +246,8 @@ fn read(gateway: Gateway, event: Value) -> Result<HttpRequest, serde_json::Error
 }
 
 impl HttpRequest {
-    /// The event inside an authenticated, well-formed request; or the refusal. Nothing here calls WeChat.
-    pub fn admit(&self, key: Option<&SecretString>) -> Result<Value, Reply> {
-        let presented = self.authorization.as_ref().map(ExposeSecret::expose_secret);
-        if self.authorised_by.is_none() && !bearer_matches(presented, key) {
-            let detail = "unauthorized: authorise the request at the gateway (IAM, JWT or a Lambda authorizer) \
-                          or send Authorization: Bearer <GATEWAY_API_KEY>";
-            return Err(Reply::refuse(401, detail).with_header(WWW_AUTHENTICATE, "Bearer"));
-        }
-        if self.method != "POST" {
-            let detail = format!("method {} not allowed: POST the call as a JSON object", self.method);
-            return Err(Reply::refuse(405, &detail).with_header(ALLOW, "POST"));
-        }
+    /// The body, decoded, if it fits.
+    fn body_bytes(&self) -> Result<std::borrow::Cow<'_, [u8]>, Reply> {
         let raw = self.body.as_deref().unwrap_or_default();
         // Base64 takes 4 characters for 3 bytes: a longer text cannot decode to a body that fits.
         if raw.len() > MAX_BODY / 3 * 4 + 4 || (!self.base64 && raw.len() > MAX_BODY) {
@@ -252,10 +264,40 @@ impl HttpRequest {
         if bytes.len() > MAX_BODY {
             return Err(too_large());
         }
+        Ok(bytes)
+    }
+
+    /// The event inside an authenticated, well-formed request; or the refusal. Nothing here calls WeChat.
+    pub fn admit(&self, key: Option<&SecretString>) -> Result<Value, Reply> {
+        let presented = self.authorization.as_ref().map(ExposeSecret::expose_secret);
+        if self.authorised_by.is_none() && !bearer_matches(presented, key) {
+            let detail = "unauthorized: authorise the request at the gateway (IAM, JWT or a Lambda authorizer) \
+                          or send Authorization: Bearer <GATEWAY_API_KEY>";
+            return Err(Reply::refuse(401, detail).with_header(WWW_AUTHENTICATE, "Bearer"));
+        }
+        if self.method != "POST" {
+            let detail = format!("method {} not allowed: POST the call as a JSON object", self.method);
+            return Err(Reply::refuse(405, &detail).with_header(ALLOW, "POST"));
+        }
+        let bytes = self.body_bytes()?;
         match serde_json::from_slice(&bytes) {
             Ok(event @ Value::Object(_)) => Ok(event),
             _ => Err(Reply::refuse(400, "the body must be a JSON object: the call's parameters")),
         }
+    }
+
+    /// A WeChat push (a POST signed in its query), with its body: authenticated by its signature, not the gateway.
+    pub fn push(&self) -> Option<Result<(crate::platform::push::Signed<'_>, String), Reply>> {
+        let [msg_signature, timestamp, nonce] = self.signed.as_ref()?;
+        if self.method != "POST" {
+            return None;
+        }
+        let signed = crate::platform::push::Signed { msg_signature, timestamp, nonce };
+        Some(self.body_bytes().and_then(|bytes| {
+            String::from_utf8(bytes.into_owned())
+                .map(|text| (signed, text))
+                .map_err(|_| Reply::refuse(400, "the push is not UTF-8 text"))
+        }))
     }
 
     pub fn authorised_by(&self) -> &'static str {
@@ -282,7 +324,11 @@ pub fn respond(gateway: Gateway, reply: Reply, request: Option<&HttpRequest>) ->
     for (name, value) in &reply.headers {
         headers.insert(name.clone(), HeaderValue::from_static(value));
     }
-    let body = Some(Body::Text(reply.body.to_string()));
+    // A string body is sent as it is (a push's `success`); anything else as JSON.
+    let body = Some(Body::Text(match reply.body {
+        Value::String(text) => text,
+        other => other.to_string(),
+    }));
     let status = i64::from(reply.status);
     let shaped = match gateway {
         Gateway::RestApi => {

@@ -25,8 +25,9 @@ use serde_json::{json, Value};
 
 pub use config::Config;
 pub use error::Error;
-pub use operation::Operation;
-use token::{RedisStore, TokenProvider, TokenStore};
+pub use operation::{Operation, Request};
+use platform::Platform;
+use token::{DurableStore, MemoryStore, RedisStore, TokenProvider, TokenStore};
 use wechat::codes::{self, Class};
 use wechat::{errcode, errmsg, Answer, WeChatClient};
 
@@ -46,6 +47,8 @@ enum Tokens {
     /// `WX_ACCESS_TOKEN`: used as it is, never fetched, never refreshed.
     Fixed(secrecy::SecretString),
     Fetched(TokenProvider),
+    /// A third-party platform's: each event's mini program has its own authorizer token.
+    Platform(Platform),
 }
 
 /// What one invocation took from the token provider and from WeChat.
@@ -61,17 +64,24 @@ impl App {
     /// The container's state for `config`, whose credentials must be complete (see [`Config::resolve`]).
     pub fn new(config: &Config) -> Result<App, Error> {
         let client = WeChatClient::new(&config.api_base).map_err(Error::Config)?;
+        let redis = match &config.token_cache {
+            config::TokenCache::Memory => None,
+            config::TokenCache::Redis(url) => Some(Arc::new(
+                RedisStore::new(url.expose_secret()).map_err(|why| Error::Config(format!("WX_TOKEN_CACHE: {why}")))?,
+            )),
+        };
+        let shared = redis.clone().map(|r| r as Arc<dyn TokenStore>);
         let tokens = match &config.credentials {
             config::Credentials::Fixed { token } => Tokens::Fixed(token.clone()),
             config::Credentials::App { appid, secret } => {
-                let shared: Option<Arc<dyn TokenStore>> = match &config.token_cache {
-                    config::TokenCache::Memory => None,
-                    config::TokenCache::Redis(url) => Some(Arc::new(
-                        RedisStore::new(url.expose_secret())
-                            .map_err(|why| Error::Config(format!("WX_TOKEN_CACHE: {why}")))?,
-                    )),
-                };
                 Tokens::Fetched(TokenProvider::new(config.token_endpoint, appid, secret.clone(), shared))
+            }
+            config::Credentials::Platform(platform) => {
+                let durable: Arc<dyn DurableStore> = match redis {
+                    Some(redis) => redis,
+                    None => Arc::new(MemoryStore::default()),
+                };
+                Tokens::Platform(Platform::new(platform, durable, shared)?)
             }
             config::Credentials::Stored { secret, .. } => {
                 return Err(Error::Config(format!("{} has not been read yet (Config::resolve)", secret.variable())))
@@ -94,6 +104,19 @@ impl App {
             gateway::Inbound::Http(gateway, request) => (gateway, request),
         };
         let started = Instant::now();
+        if let (Some(platform), Ok(http)) = (self.platform(), &request) {
+            if let Some(push) = http.push() {
+                let reply = self.receive_push(platform, push, deadline, request_id).await;
+                tracing::info!(
+                    request_id,
+                    gateway = gateway.name(),
+                    authorised_by = "signature",
+                    status = reply.status,
+                    "http"
+                );
+                return Ok(gateway::respond(gateway, reply, Some(http)));
+            }
+        }
         let admitted = request.as_ref().map_err(Clone::clone).and_then(|r| r.admit(self.gateway_key.as_ref()));
         let (reply, authorised_by) = match admitted {
             Ok(event) => {
@@ -118,15 +141,62 @@ impl App {
         Ok(gateway::respond(gateway, reply, request.as_ref().ok()))
     }
 
+    /// A push to the platform's authorisation-event URL: `success` once it is verified and kept.
+    async fn receive_push(
+        &self,
+        platform: &Platform,
+        push: Result<(platform::push::Signed<'_>, String), gateway::Reply>,
+        deadline: Instant,
+        request_id: &str,
+    ) -> gateway::Reply {
+        let started = Instant::now();
+        let outcome = match push {
+            Ok((signed, body)) => platform.receive(&self.client, &signed, &body, deadline).await,
+            Err(refusal) => return refusal,
+        };
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let (reply, action, err_code) = match outcome {
+            Ok(handled) => {
+                let action = match handled {
+                    platform::Handled::Ticket { .. } => "push_ticket",
+                    platform::Handled::Authorized(_) => "push_authorized",
+                    platform::Handled::Unauthorized { .. } => "push_unauthorized",
+                    platform::Handled::Other { .. } => "push_other",
+                };
+                (gateway::Reply::success(), action, 0)
+            }
+            Err(failure) => {
+                let status = match failure {
+                    platform::PushFailure::Unstored(_) => 503,
+                    platform::PushFailure::Refused(platform::push::PushError::Crypt(
+                        platform::crypt::CryptError::Signature,
+                    )) => 401,
+                    _ => 400,
+                };
+                tracing::warn!(request_id, err_code = failure.code(), err_msg = %failure, "push not taken");
+                (
+                    gateway::Reply::push_failed(status, failure.code(), &failure.to_string()),
+                    "push_refused",
+                    failure.code(),
+                )
+            }
+        };
+        tracing::info!(request_id, action, err_code, latency_ms, "invocation");
+        if self.metrics {
+            metrics::emit(action, err_code, latency_ms, &Usage::default(), request_id);
+        }
+        reply
+    }
+
     /// One call, logged: the event in, the result or the error out.
     pub async fn invoke(&self, event: &Value, deadline: Instant, request_id: &str) -> Result<Value, Error> {
         let started = Instant::now();
-        let operation = Operation::from_event(event);
+        let request = Request::from_event(event).and_then(|request| self.check_mode(request));
         // The event's own action, even when it is not one we know (JSON logs escape whatever it holds).
         let action = event.get("action").and_then(Value::as_str).unwrap_or_default();
         let mut usage = Usage::default();
-        let (result, dimension) = match operation {
-            Ok(op) => (self.execute(&op, deadline, &mut usage).await, op.name()),
+        let (result, dimension) = match request {
+            Ok(request) => (self.execute(&request, deadline, &mut usage).await, request.operation.name()),
             Err(e) => (Err(e), "invalid"),
         };
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -149,18 +219,52 @@ impl App {
         result
     }
 
+    /// A platform acts only for a named mini program; a single mini program's function for no other.
+    fn check_mode(&self, request: Request) -> Result<Request, Error> {
+        match (&self.tokens, &request.authorizer_appid) {
+            (Tokens::Platform(_), None) => Err(missing_authorizer(&request.operation)),
+            (Tokens::Fixed(_) | Tokens::Fetched(_), Some(_)) => Err(Error::InvalidEvent {
+                method: request.operation.method(),
+                detail: format!(
+                    "field {} is for a third-party platform (WX_COMPONENT_APPID); this function acts for one mini \
+                     program only",
+                    operation::AUTHORIZER_FIELD
+                ),
+            }),
+            _ => Ok(request),
+        }
+    }
+
+    /// The third-party platform this function acts as, if it does.
+    pub fn platform(&self) -> Option<&Platform> {
+        match &self.tokens {
+            Tokens::Platform(platform) => Some(platform),
+            _ => None,
+        }
+    }
+
+    pub fn client(&self) -> &WeChatClient {
+        &self.client
+    }
+
     /// Sends `op` to WeChat and reads the answer. Retries only what cannot change anything twice: a call refused for
     /// its token (once, after a refresh) and a read answered with `-1` (once). A failed exchange is never resent: a
     /// change may have happened, and the deadline bounds every exchange anyway.
-    pub async fn execute(&self, op: &Operation, deadline: Instant, usage: &mut Usage) -> Result<Value, Error> {
+    pub async fn execute(&self, request: &Request, deadline: Instant, usage: &mut Usage) -> Result<Value, Error> {
+        let op = &request.operation;
         let body = op.body();
         let (mut refreshed, mut busy_retried) = (false, false);
         loop {
-            let (token, acquired) = match &self.tokens {
-                Tokens::Fixed(token) => (token.clone(), token::Acquired::Cached),
-                Tokens::Fetched(provider) => {
+            let (token, acquired) = match (&self.tokens, request.authorizer_appid.as_deref()) {
+                (Tokens::Fixed(token), _) => (token.clone(), token::Acquired::Cached),
+                (Tokens::Fetched(provider), _) => {
                     provider.token(&self.client, deadline).await.map_err(|e| e.for_method(op.method()))?
                 }
+                (Tokens::Platform(platform), Some(authorizer)) => platform
+                    .authorizer_token(&self.client, authorizer, deadline)
+                    .await
+                    .map_err(|e| e.for_method(op.method()))?,
+                (Tokens::Platform(_), None) => return Err(missing_authorizer(op)),
             };
             match acquired {
                 token::Acquired::Cached => usage.token_cache_hits += 1,
@@ -175,11 +279,15 @@ impl App {
             let code = errcode(&answer);
             match codes::class(code) {
                 Class::Ok => return Ok(success(op.method(), answer)),
-                Class::StaleToken if !refreshed && matches!(self.tokens, Tokens::Fetched(_)) => {
+                Class::StaleToken if !refreshed && !matches!(self.tokens, Tokens::Fixed(_)) => {
                     refreshed = true;
                     tracing::info!(err_code = code, "token refused by WeChat; fetching another and retrying once");
-                    if let Tokens::Fetched(provider) = &self.tokens {
-                        provider.invalidate(&token, deadline).await;
+                    match (&self.tokens, request.authorizer_appid.as_deref()) {
+                        (Tokens::Fetched(provider), _) => provider.invalidate(&token, deadline).await,
+                        (Tokens::Platform(platform), Some(authorizer)) => {
+                            platform.invalidate_authorizer_token(authorizer, &token, deadline).await
+                        }
+                        _ => {}
                     }
                 }
                 Class::Busy if op.is_read_only() && !busy_retried && time_for(BUSY_BACKOFF, deadline) => {
@@ -189,6 +297,17 @@ impl App {
                 _ => return Err(Error::WxApi { method: op.method(), errcode: code, errmsg: errmsg(&answer) }),
             }
         }
+    }
+}
+
+fn missing_authorizer(op: &Operation) -> Error {
+    Error::InvalidEvent {
+        method: op.method(),
+        detail: format!(
+            "missing field {}: acting as a third-party platform, the function needs the appid of the mini program \
+             it acts for",
+            operation::AUTHORIZER_FIELD
+        ),
     }
 }
 

@@ -18,6 +18,51 @@ pub enum Operation {
     DevDelete { appid: Option<String>, reason: Option<String> },
 }
 
+/// An event read: the operation, and the mini program a third-party platform performs it for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub operation: Operation,
+    /// `authorizerAppid`: required when the function acts as a platform, refused otherwise.
+    pub authorizer_appid: Option<String>,
+}
+
+/// The event field naming the mini program a third-party platform acts for (also accepted in snake_case).
+pub const AUTHORIZER_FIELD: &str = "authorizerAppid";
+const AUTHORIZER_SNAKE: &str = "authorizer_appid";
+
+/// Whether `s` can be an appid: WeChat's are `wx` and 16 hex digits; we accept what is safe in a store key.
+pub fn is_appid(s: &str) -> bool {
+    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+impl Request {
+    /// Reads an event: the operation's fields (see [`Operation::from_event`]) and `authorizerAppid`.
+    pub fn from_event(event: &Value) -> Result<Request, Error> {
+        let operation = Operation::from_event(event)?;
+        let fail = |detail: String| Error::InvalidEvent { method: operation.method(), detail };
+        let given: Vec<(&str, &Value)> = [AUTHORIZER_FIELD, AUTHORIZER_SNAKE]
+            .into_iter()
+            .filter_map(|key| event.get(key).map(|value| (key, value)))
+            .collect();
+        let authorizer_appid = match given.as_slice() {
+            [] => None,
+            [(_, Value::String(appid))] if is_appid(appid) => Some(appid.clone()),
+            [(key, value)] => {
+                return Err(fail(format!(
+                    "field {key} must be an appid (letters, digits, _ and -), not {}",
+                    describe(value)
+                )))
+            }
+            _ => {
+                return Err(fail(format!(
+                    "fields {AUTHORIZER_FIELD} and {AUTHORIZER_SNAKE} name the same parameter: give one"
+                )))
+            }
+        };
+        Ok(Request { operation, authorizer_appid })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     /// A non-empty string.
@@ -233,7 +278,7 @@ fn read_fields(action: &Action, event: &Map<String, Value>) -> Result<Values, St
     let mut values: Values = vec![None; action.fields.len()];
     let mut spelled: Vec<&str> = vec![""; action.fields.len()];
     for (key, value) in event {
-        if key == "action" {
+        if key == "action" || key == AUTHORIZER_FIELD || key == AUTHORIZER_SNAKE {
             continue;
         }
         let Some(i) = action.fields.iter().position(|f| f.named(key)) else {

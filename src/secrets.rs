@@ -11,17 +11,16 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoredSecret {
     /// A Secrets Manager secret (ARN or name): its string, or its JSON's `secret` field.
-    SecretsManager(String),
+    SecretsManager { id: String, variable: &'static str },
     /// An SSM parameter (a SecureString), decrypted.
-    Parameter(String),
+    Parameter { name: String, variable: &'static str },
 }
 
 impl StoredSecret {
     /// The environment variable that named it, for messages.
     pub fn variable(&self) -> &'static str {
         match self {
-            StoredSecret::SecretsManager(_) => "WX_SECRET_ARN",
-            StoredSecret::Parameter(_) => "WX_SECRET_PARAMETER",
+            StoredSecret::SecretsManager { variable, .. } | StoredSecret::Parameter { variable, .. } => variable,
         }
     }
 }
@@ -44,8 +43,8 @@ pub async fn fetch(stored: &StoredSecret, env: impl Fn(&str) -> Option<String>) 
         format!("{variable}: AWS_SESSION_TOKEN is not set, and the Parameters and Secrets extension needs it")
     })?;
     let (path, query) = match stored {
-        StoredSecret::SecretsManager(id) => ("secretsmanager/get", vec![("secretId", id.as_str())]),
-        StoredSecret::Parameter(name) => {
+        StoredSecret::SecretsManager { id, .. } => ("secretsmanager/get", vec![("secretId", id.as_str())]),
+        StoredSecret::Parameter { name, .. } => {
             ("systemsmanager/parameters/get", vec![("name", name.as_str()), ("withDecryption", "true")])
         }
     };
@@ -102,8 +101,8 @@ pub async fn fetch(stored: &StoredSecret, env: impl Fn(&str) -> Option<String>) 
     let answer: Value =
         serde_json::from_str(&body).map_err(|_| format!("{variable}: the extension's answer is not JSON"))?;
     let text = match stored {
-        StoredSecret::SecretsManager(_) => answer["SecretString"].as_str(),
-        StoredSecret::Parameter(_) => answer["Parameter"]["Value"].as_str(),
+        StoredSecret::SecretsManager { .. } => answer["SecretString"].as_str(),
+        StoredSecret::Parameter { .. } => answer["Parameter"]["Value"].as_str(),
     }
     .ok_or_else(|| format!("{variable}: the extension's answer holds no string value"))?;
     secret_in(text).map_err(|why| format!("{variable}: {why}"))

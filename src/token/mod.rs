@@ -15,7 +15,7 @@ use crate::wechat::client::{time_left, WITHHELD};
 use crate::wechat::{codes, errcode, errmsg, Answer, WeChatClient};
 
 pub use redis::RedisStore;
-pub use store::{Lock, TokenStore, Unavailable};
+pub use store::{DurableStore, Lock, MemoryStore, TokenStore, Unavailable};
 
 /// Refresh a token when it has less than this left (WeChat's own overlap).
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(300);
@@ -39,12 +39,11 @@ impl CachedToken {
     }
 }
 
-/// Tokens of one mini program from one WeChat endpoint.
-pub struct TokenProvider {
-    endpoint: TokenEndpoint,
-    appid: String,
-    secret: SecretString,
-    /// The key in the shared store: per appid and endpoint, never containing the secret.
+/// One token shared by every caller of this container (and, with a shared store, of the fleet): fetched by one of
+/// them at a time, kept until 5 minutes before it expires, forgotten after WeChat refused it. What fetches it is the
+/// caller's: an app token, a platform's component token, an authorizer token.
+pub struct TokenCell {
+    /// The key in the shared store, never containing a secret.
     key: String,
     /// This container's copy, used first; the only one without a shared store, and the fallback when it fails.
     local: std::sync::Mutex<Option<CachedToken>>,
@@ -74,31 +73,14 @@ enum Turn {
 }
 
 /// `op`, if it finishes in time to answer; a shared-store operation never costs the deadline.
-async fn within<T>(deadline: Instant, op: impl std::future::Future<Output = T>) -> Option<T> {
+pub(crate) async fn within<T>(deadline: Instant, op: impl std::future::Future<Output = T>) -> Option<T> {
     tokio::time::timeout(time_left(deadline)?, op).await.ok()
 }
 
-impl TokenProvider {
-    /// A provider for `appid` and its secret on `endpoint`; `shared` is the fleet's store, if there is one.
-    pub fn new(
-        endpoint: TokenEndpoint,
-        appid: &str,
-        secret: SecretString,
-        shared: Option<Arc<dyn TokenStore>>,
-    ) -> TokenProvider {
-        let kind = match endpoint {
-            TokenEndpoint::Stable => "stable",
-            TokenEndpoint::Classic => "classic",
-        };
-        TokenProvider {
-            endpoint,
-            appid: appid.to_owned(),
-            secret,
-            key: format!("wx:token:{kind}:{appid}"),
-            local: Default::default(),
-            shared,
-            refresh: tokio::sync::Mutex::new(()),
-        }
+impl TokenCell {
+    /// A cell stored under `key` in `shared`, the fleet's store, if there is one.
+    pub fn new(key: String, shared: Option<Arc<dyn TokenStore>>) -> TokenCell {
+        TokenCell { key, local: Default::default(), shared, refresh: tokio::sync::Mutex::new(()) }
     }
 
     fn local(&self) -> std::sync::MutexGuard<'_, Option<CachedToken>> {
@@ -115,10 +97,13 @@ impl TokenProvider {
         token.value.clone()
     }
 
-    /// A token good for at least the refresh margin (or the fixed one), fetched at most once however many callers
-    /// ask at the same time: once per container, and with a shared store once per fleet. Says whether this call
-    /// fetched it.
-    pub async fn token(&self, client: &WeChatClient, deadline: Instant) -> Result<(SecretString, Acquired), Error> {
+    /// A token good for at least the refresh margin, fetched with `fetch` at most once however many callers ask at
+    /// the same time: once per container, and with a shared store once per fleet. Says whether this call fetched it.
+    pub async fn get<F, Fut>(&self, deadline: Instant, fetch: F) -> Result<(SecretString, Acquired), Error>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<CachedToken, Error>>,
+    {
         if let Some(token) = self.fresh_local() {
             return Ok((token, Acquired::Cached));
         }
@@ -139,7 +124,7 @@ impl TokenProvider {
             Turn::Lease(holder) => Some(holder),
             Turn::Alone => None,
         };
-        let fetched = self.fetch(client, deadline).await;
+        let fetched = fetch().await;
         if let Some(shared) = &self.shared {
             if let Ok(token) = &fetched {
                 let _ = within(deadline, shared.save(&self.key, token)).await;
@@ -149,6 +134,14 @@ impl TokenProvider {
             }
         }
         fetched.map(|token| (self.keep(&token), Acquired::Fetched))
+    }
+
+    /// Keeps a token that came without asking (an authorisation's first authorizer token), here and in the fleet.
+    pub async fn offer(&self, token: &CachedToken, deadline: Instant) {
+        self.keep(token);
+        if let Some(shared) = &self.shared {
+            let _ = within(deadline, shared.save(&self.key, token)).await;
+        }
     }
 
     /// The fleet's token, or the lease to fetch it. While another instance holds the lease this waits for its token,
@@ -187,15 +180,6 @@ impl TokenProvider {
         }
     }
 
-    async fn fetch(&self, client: &WeChatClient, deadline: Instant) -> Result<CachedToken, Error> {
-        let answer = match self.endpoint {
-            TokenEndpoint::Stable => client.stable_token(&self.appid, &self.secret, deadline).await,
-            TokenEndpoint::Classic => client.classic_token(&self.appid, &self.secret, deadline).await,
-        };
-        let answer = answer.map_err(Error::token_failure)?;
-        parse_token(&answer, now_ms())
-    }
-
     /// After WeChat refused `stale` as invalid or expired: forget it, here and in the shared store, unless another
     /// token has already replaced it.
     pub async fn invalidate(&self, stale: &SecretString, deadline: Instant) {
@@ -209,14 +193,72 @@ impl TokenProvider {
             let _ = within(deadline, shared.remove_if(&self.key, stale.expose_secret())).await;
         }
     }
+
+    /// Forgets whatever token is held (its grant was withdrawn), here and in the shared store.
+    pub async fn forget(&self, deadline: Instant) {
+        let local = self.local().take();
+        if let Some(token) = local {
+            self.invalidate(&token.value, deadline).await;
+        }
+        if let Some(shared) = &self.shared {
+            if let Some(Ok(Some(token))) = within(deadline, shared.load(&self.key)).await {
+                let _ = within(deadline, shared.remove_if(&self.key, token.value.expose_secret())).await;
+            }
+        }
+    }
 }
 
-fn parse_token(answer: &Answer, now_ms: u64) -> Result<CachedToken, Error> {
+/// Tokens of one mini program from one WeChat endpoint.
+pub struct TokenProvider {
+    endpoint: TokenEndpoint,
+    appid: String,
+    secret: SecretString,
+    cell: TokenCell,
+}
+
+impl TokenProvider {
+    /// A provider for `appid` and its secret on `endpoint`; `shared` is the fleet's store, if there is one.
+    pub fn new(
+        endpoint: TokenEndpoint,
+        appid: &str,
+        secret: SecretString,
+        shared: Option<Arc<dyn TokenStore>>,
+    ) -> TokenProvider {
+        let kind = match endpoint {
+            TokenEndpoint::Stable => "stable",
+            TokenEndpoint::Classic => "classic",
+        };
+        let cell = TokenCell::new(format!("wx:token:{kind}:{appid}"), shared);
+        TokenProvider { endpoint, appid: appid.to_owned(), secret, cell }
+    }
+
+    /// A token good for at least the refresh margin; see [`TokenCell::get`].
+    pub async fn token(&self, client: &WeChatClient, deadline: Instant) -> Result<(SecretString, Acquired), Error> {
+        self.cell.get(deadline, || self.fetch(client, deadline)).await
+    }
+
+    async fn fetch(&self, client: &WeChatClient, deadline: Instant) -> Result<CachedToken, Error> {
+        let answer = match self.endpoint {
+            TokenEndpoint::Stable => client.stable_token(&self.appid, &self.secret, deadline).await,
+            TokenEndpoint::Classic => client.classic_token(&self.appid, &self.secret, deadline).await,
+        };
+        let answer = answer.map_err(Error::token_failure)?;
+        parse_token(&answer, "access_token", now_ms())
+    }
+
+    /// See [`TokenCell::invalidate`].
+    pub async fn invalidate(&self, stale: &SecretString, deadline: Instant) {
+        self.cell.invalidate(stale, deadline).await
+    }
+}
+
+/// The token under `field` in a token answer, or the error the answer is.
+pub fn parse_token(answer: &Answer, field: &str, now_ms: u64) -> Result<CachedToken, Error> {
     let code = errcode(answer);
     if code != codes::OK {
         return Err(Error::Token { method: "", errcode: code, errmsg: errmsg(answer) });
     }
-    let value = answer.get("access_token").and_then(|v| v.as_str()).filter(|v| !v.is_empty());
+    let value = answer.get(field).and_then(|v| v.as_str()).filter(|v| !v.is_empty());
     let expires_in = answer.get("expires_in").and_then(|v| v.as_u64());
     match (value, expires_in) {
         (Some(value), Some(expires_in)) => {
@@ -235,19 +277,23 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn parse_token_at(answer: &Answer, now_ms: u64) -> Result<CachedToken, Error> {
+        parse_token(answer, "access_token", now_ms)
+    }
+
     fn answer(v: serde_json::Value) -> Answer {
         v.as_object().unwrap().clone()
     }
 
     #[test]
     fn a_token_answer_becomes_a_cached_token_and_errors_become_token_errors() {
-        let t = parse_token(&answer(json!({"access_token":"abc","expires_in":7200})), 1_000).unwrap();
+        let t = parse_token_at(&answer(json!({"access_token":"abc","expires_in":7200})), 1_000).unwrap();
         assert_eq!((t.value.expose_secret(), t.expires_at_ms), ("abc", 7_201_000));
         assert!(t.fresh(7_201_000 - 300_001));
         assert!(!t.fresh(7_201_000 - 300_000));
-        let e = parse_token(&answer(json!({"errcode":40125,"errmsg":"invalid appsecret rid: x"})), 0).unwrap_err();
+        let e = parse_token_at(&answer(json!({"errcode":40125,"errmsg":"invalid appsecret rid: x"})), 0).unwrap_err();
         assert_eq!((e.kind(), e.err_code()), ("TokenError", 40125));
-        let e = parse_token(&answer(json!({"expires_in":7200})), 0).unwrap_err();
+        let e = parse_token_at(&answer(json!({"expires_in":7200})), 0).unwrap_err();
         assert_eq!((e.kind(), e.err_code()), ("TokenError", -601001));
         assert!(!format!("{t:?}").contains("abc"));
     }

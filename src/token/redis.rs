@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, RedisError, Script};
 
-use super::store::{Lock, TokenStore, Unavailable};
+use super::store::{DurableStore, Lock, TokenStore, Unavailable};
 use super::{now_ms, CachedToken, REFRESH_MARGIN};
 
 /// The longest any one Redis operation may take.
@@ -36,6 +36,14 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0";
 
+const SWAP: &str = r"
+local v = redis.call('GET', KEYS[1])
+if (v == false and ARGV[1] == '0') or (v ~= false and ARGV[1] == '1' and v == ARGV[2]) then
+  redis.call('SET', KEYS[1], ARGV[3])
+  return 1
+end
+return 0";
+
 /// The refresh lease of the token under `key`.
 fn lock_key(key: &str) -> String {
     format!("{key}:lock")
@@ -45,6 +53,7 @@ pub struct RedisStore {
     redis: ConnectionManager,
     remove_if: Script,
     unlock: Script,
+    swap: Script,
     /// Unix ms before which Redis is not tried (after a failure).
     resting_until: AtomicU64,
 }
@@ -68,6 +77,7 @@ impl RedisStore {
             redis,
             remove_if: Script::new(REMOVE_IF),
             unlock: Script::new(UNLOCK),
+            swap: Script::new(SWAP),
             resting_until: AtomicU64::new(0),
         })
     }
@@ -157,5 +167,56 @@ impl TokenStore for RedisStore {
             async move { call.invoke_async::<i64>(&mut r).await.map(|_| ()) }
         })
         .await
+    }
+}
+
+/// Durable values are plain keys without a TTL (so a Redis with `maxmemory-policy volatile-*` never evicts them).
+#[async_trait]
+impl DurableStore for RedisStore {
+    async fn get(&self, key: &str) -> Result<Option<String>, Unavailable> {
+        self.run("get", |mut r| async move { r.get(key).await }).await
+    }
+
+    async fn swap(&self, key: &str, expected: Option<&str>, value: &str) -> Result<bool, Unavailable> {
+        let swapped: i64 = self
+            .run("swap", |mut r| {
+                let mut call = self.swap.key(key);
+                call.arg(if expected.is_some() { "1" } else { "0" }).arg(expected.unwrap_or_default()).arg(value);
+                async move { call.invoke_async(&mut r).await }
+            })
+            .await?;
+        Ok(swapped == 1)
+    }
+
+    async fn delete_if(&self, key: &str, expected: &str) -> Result<bool, Unavailable> {
+        let deleted: i64 = self
+            .run("delete_if", |mut r| {
+                let mut call = self.unlock.key(key);
+                call.arg(expected);
+                async move { call.invoke_async(&mut r).await }
+            })
+            .await?;
+        Ok(deleted == 1)
+    }
+
+    async fn keys(&self, prefix: &str) -> Result<Vec<String>, Unavailable> {
+        // Our keys hold appids only ([A-Za-z0-9_-]), so the prefix has no glob characters to escape.
+        let pattern = format!("{prefix}*");
+        let mut keys: Vec<String> = self
+            .run("keys", |mut r| {
+                let pattern = pattern.clone();
+                async move {
+                    let mut found = Vec::new();
+                    let mut iter: redis::AsyncIter<String> = r.scan_match(pattern).await?;
+                    while let Some(key) = iter.next_item().await {
+                        found.push(key?);
+                    }
+                    Ok(found)
+                }
+            })
+            .await?;
+        keys.sort();
+        keys.dedup();
+        Ok(keys)
     }
 }

@@ -31,3 +31,64 @@ pub trait TokenStore: Send + Sync {
     /// Releases the lease, only if `holder` still holds it.
     async fn unlock(&self, key: &str, holder: &str) -> Result<(), Unavailable>;
 }
+
+/// Values that must outlive every cache: a platform's newest ticket and its mini programs' refresh tokens. Nothing
+/// here expires; a value goes only when it is replaced or deleted.
+#[async_trait]
+pub trait DurableStore: Send + Sync {
+    async fn get(&self, key: &str) -> Result<Option<String>, Unavailable>;
+    /// Sets `key` to `value` only if it holds `expected` now (`None`: if it is absent), atomically; says whether.
+    async fn swap(&self, key: &str, expected: Option<&str>, value: &str) -> Result<bool, Unavailable>;
+    /// Deletes `key` only if it holds `expected` now; says whether.
+    async fn delete_if(&self, key: &str, expected: &str) -> Result<bool, Unavailable>;
+    /// The keys that start with `prefix`, sorted.
+    async fn keys(&self, prefix: &str) -> Result<Vec<String>, Unavailable>;
+}
+
+/// The durable store of one container: enough for one instance (and for tests); a fleet needs Redis, or the ticket
+/// pushed to one instance is unknown to the others.
+#[derive(Default)]
+pub struct MemoryStore {
+    values: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
+}
+
+impl MemoryStore {
+    fn values(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, String>> {
+        self.values.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[async_trait]
+impl DurableStore for MemoryStore {
+    async fn get(&self, key: &str) -> Result<Option<String>, Unavailable> {
+        Ok(self.values().get(key).cloned())
+    }
+
+    async fn swap(&self, key: &str, expected: Option<&str>, value: &str) -> Result<bool, Unavailable> {
+        let mut values = self.values();
+        if values.get(key).map(String::as_str) != expected {
+            return Ok(false);
+        }
+        values.insert(key.to_owned(), value.to_owned());
+        Ok(true)
+    }
+
+    async fn delete_if(&self, key: &str, expected: &str) -> Result<bool, Unavailable> {
+        let mut values = self.values();
+        if values.get(key).map(String::as_str) != Some(expected) {
+            return Ok(false);
+        }
+        values.remove(key);
+        Ok(true)
+    }
+
+    async fn keys(&self, prefix: &str) -> Result<Vec<String>, Unavailable> {
+        Ok(self
+            .values()
+            .range(prefix.to_owned()..)
+            .map(|(k, _)| k)
+            .take_while(|k| k.starts_with(prefix))
+            .cloned()
+            .collect())
+    }
+}

@@ -63,6 +63,22 @@ impl WeChatClient {
         self.exchange(request, deadline, Quote::Excerpt).await
     }
 
+    /// `POST {base}{path}` on the open platform's own endpoints (`/cgi-bin/component/…`), with the component token
+    /// in the query when the endpoint takes one. The answers carry tokens and refresh tokens: never quoted.
+    pub async fn component(
+        &self,
+        path: &str,
+        component_token: Option<&SecretString>,
+        body: &Value,
+        deadline: Instant,
+    ) -> Result<Answer, Failure> {
+        let mut request = self.http.post(format!("{}{path}", self.base)).json(body);
+        if let Some(token) = component_token {
+            request = request.query(&[("component_access_token", token.expose_secret())]);
+        }
+        self.exchange(request, deadline, Quote::Never).await
+    }
+
     /// `POST /cgi-bin/stable_token`, never with `force_refresh`.
     pub async fn stable_token(&self, appid: &str, secret: &SecretString, deadline: Instant) -> Result<Answer, Failure> {
         let body = json!({
