@@ -310,6 +310,46 @@ mod tests {
     }
 
     #[test]
+    fn platform_settings_come_all_together_and_alone() {
+        let platform = [
+            ("WX_COMPONENT_APPID", "wxcomponent0000001"),
+            ("WX_COMPONENT_SECRET", "component-secret-value"),
+            ("WX_COMPONENT_TOKEN", "push-token-value"),
+            ("WX_COMPONENT_AES_KEY", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"),
+        ];
+        let c = config(&platform).unwrap();
+        let Credentials::Platform(p) = &c.credentials else { panic!("not platform mode: {c:?}") };
+        assert_eq!(p.appid, "wxcomponent0000001");
+        assert!(matches!(p.secret, Secret::Given(_)) && p.previous_aes_key.is_none());
+        for hidden in ["component-secret-value", "push-token-value", "ABCDEFG"] {
+            assert!(!format!("{c:?}").contains(hidden), "{hidden} shows");
+        }
+        let missing = config_error(&platform[..2]);
+        assert!(missing.contains("WX_COMPONENT_TOKEN, WX_COMPONENT_AES_KEY too"), "{missing}");
+        let with = |extra: (&str, &str)| {
+            let mut vars = platform.to_vec();
+            vars.push(extra);
+            config(&vars)
+        };
+        let mixed = with(("WX_APPID", "wxa")).unwrap_err().to_string();
+        assert!(mixed.contains("leave WX_APPID, WX_SECRET* and WX_ACCESS_TOKEN unset"), "{mixed}");
+        let short_key = with(("WX_COMPONENT_AES_KEY_PREVIOUS", "short")).unwrap_err().to_string();
+        assert!(
+            short_key.contains("WX_COMPONENT_AES_KEY_PREVIOUS must be the console's EncodingAESKey"),
+            "{short_key}"
+        );
+        let two = with(("WX_COMPONENT_SECRET_ARN", "arn:aws:secretsmanager:x")).unwrap_err().to_string();
+        assert!(two.contains("set only one of WX_COMPONENT_SECRET, WX_COMPONENT_SECRET_ARN"), "{two}");
+        let mut stored = platform.to_vec();
+        stored[1] = ("WX_COMPONENT_SECRET_PARAMETER", "/wx/component");
+        let Credentials::Platform(p) = config(&stored).unwrap().credentials else { panic!() };
+        assert!(matches!(p.secret, Secret::Stored(ref s) if s.variable() == "WX_COMPONENT_SECRET_PARAMETER"));
+        let mut bad_appid = platform.to_vec();
+        bad_appid[0] = ("WX_COMPONENT_APPID", "wx component");
+        assert!(config(&bad_appid).unwrap_err().to_string().contains("WX_COMPONENT_APPID is not an appid"));
+    }
+
+    #[test]
     fn the_secret_never_shows_in_debug_output() {
         let c = config(&[("WX_APPID", "wxa"), ("WX_SECRET", "hunter2-secret")]).unwrap();
         assert!(!format!("{c:?}").contains("hunter2"));

@@ -521,4 +521,22 @@ mod tests {
         let e = Operation::from_event(&json!({"action":"nope"})).unwrap_err();
         assert!(e.err_msg().starts_with("openapi.pluginManager:fail invalid parameters: unknown action"));
     }
+
+    #[test]
+    fn authorizer_appid_is_read_in_either_spelling_and_checked() {
+        let read = |v: Value| Request::from_event(&v);
+        let r = read(json!({"action":"list","authorizerAppid":"wxbuyer0000000001"})).unwrap();
+        assert_eq!((r.operation, r.authorizer_appid.as_deref()), (Operation::List, Some("wxbuyer0000000001")));
+        let r = read(json!({"action":"list","authorizer_appid":"wxbuyer0000000001"})).unwrap();
+        assert_eq!(r.authorizer_appid.as_deref(), Some("wxbuyer0000000001"));
+        assert_eq!(read(json!({"action":"list"})).unwrap().authorizer_appid, None);
+        let detail = |v: Value| match read(v) {
+            Err(Error::InvalidEvent { detail, .. }) => detail,
+            other => panic!("{other:?}"),
+        };
+        assert!(detail(json!({"action":"list","authorizerAppid":7})).contains("must be an appid"));
+        assert!(detail(json!({"action":"list","authorizerAppid":"wx a"})).contains("must be an appid"));
+        let both = detail(json!({"action":"list","authorizerAppid":"wxa","authorizer_appid":"wxa"}));
+        assert!(both.contains("name the same parameter"), "{both}");
+    }
 }

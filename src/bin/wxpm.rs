@@ -35,6 +35,9 @@ enum Command {
         #[arg(long, default_value_t = 10.0)]
         timeout: f64,
     },
+    /// Third-party platform chores, with the function's own settings (WX_COMPONENT_*, WX_TOKEN_CACHE, WX_API_BASE).
+    #[command(subcommand)]
+    Platform(PlatformCommand),
     /// Serve the WeChat emulator (plugin and token endpoints) until interrupted.
     Emulator {
         #[arg(long, default_value_t = 8088)]
@@ -48,9 +51,21 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum PlatformCommand {
+    /// Exchange an authorisation code (from the authorisation page's redirect) for the mini program's refresh token,
+    /// and store it where the function finds it.
+    Exchange { code: String },
+    /// List the mini programs whose refresh tokens are stored.
+    Authorized,
+    /// Ask WeChat to (re)start pushing component_verify_ticket to the authorisation-event URL.
+    StartPush,
+}
+
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Invoke { event, api_base, timeout } => invoke(&event, api_base, timeout),
+        Command::Platform(command) => platform(command),
         Command::Emulator { port, host, state } => serve_emulator(SocketAddr::new(host, port), state),
     }
 }
@@ -98,7 +113,7 @@ fn invoke(path: &std::path::Path, api_base: Option<String>, timeout: f64) -> Exi
         Err(e) => return report(Err(e)),
     };
     let own = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    let configured = own("WX_APPID").is_some() || own("WX_ACCESS_TOKEN").is_some();
+    let configured = ["WX_APPID", "WX_ACCESS_TOKEN", "WX_COMPONENT_APPID"].iter().any(|name| own(name).is_some());
     // Without credentials, the demo mini program: on the embedded emulator, or on --api-base.
     let emulator = match (configured, &api_base) {
         (false, None) => match Emulator::start() {
@@ -131,6 +146,43 @@ fn invoke(path: &std::path::Path, api_base: Option<String>, timeout: f64) -> Exi
     let outcome = runtime.block_on(async {
         let app = App::new(&config?.resolve(own).await?)?;
         app.handle(event, deadline, "local").await
+    });
+    report(outcome)
+}
+
+/// A platform chore, bounded like one invocation (10 s).
+fn platform(command: PlatformCommand) -> ExitCode {
+    logging::init(logging::Target::Stderr);
+    let own = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    if own("WX_TOKEN_CACHE").is_none_or(|cache| cache == "memory") {
+        eprintln!("wxpm platform: WX_TOKEN_CACHE is memory: nothing stored outlives this command (set a redis:// URL)");
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("wxpm: cannot start an async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let outcome = runtime.block_on(async {
+        let app = App::new(&Config::from_env()?.resolve(own).await?)?;
+        let Some(platform) = app.platform() else {
+            return Err(Error::Config("WX_COMPONENT_APPID and its settings are not set".to_owned()));
+        };
+        Ok(match command {
+            PlatformCommand::Exchange { code } => {
+                let authorization = platform.exchange_code(app.client(), &code, deadline).await?;
+                serde_json::json!({
+                    "authorizerAppid": authorization.authorizer_appid,
+                    "pluginPermission": authorization.plugin_permission,
+                })
+            }
+            PlatformCommand::Authorized => serde_json::json!({ "authorized": platform.authorized(deadline).await? }),
+            PlatformCommand::StartPush => {
+                serde_json::json!({ "errMsg": platform.start_push(app.client(), deadline).await?, "errCode": 0 })
+            }
+        })
     });
     report(outcome)
 }

@@ -529,3 +529,101 @@ impl Platform {
         Ok(None)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token::MemoryStore;
+
+    const APPID: &str = "wxcomponent0000001";
+    const TOKEN: &str = "platform-token";
+    const KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+
+    fn platform(store: Arc<MemoryStore>) -> Platform {
+        let config = PlatformConfig {
+            appid: APPID.to_owned(),
+            secret: Secret::Given("component-secret".to_owned().into()),
+            token: TOKEN.to_owned().into(),
+            aes_key: KEY.to_owned().into(),
+            previous_aes_key: None,
+        };
+        Platform::new(&config, store, None).unwrap()
+    }
+
+    /// A push as WeChat would send it: the query's three values and the body.
+    fn sealed(inner: &str, appid: &str) -> ([String; 3], String) {
+        let crypt = MsgCrypt::new(TOKEN, KEY, appid).unwrap();
+        let encrypt = crypt.encrypt(inner);
+        let (timestamp, nonce) = ("1763800000".to_owned(), "12345".to_owned());
+        let signature = crypt.msg_signature(&timestamp, &nonce, &encrypt);
+        let body = format!("<xml><AppId><![CDATA[{appid}]]></AppId><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>");
+        ([signature, timestamp, nonce], body)
+    }
+
+    fn ticket_xml(appid: &str, ticket: &str, time: i64) -> String {
+        format!(
+            "<xml><AppId><![CDATA[{appid}]]></AppId><CreateTime>{time}</CreateTime>\
+             <InfoType><![CDATA[component_verify_ticket]]></InfoType>\
+             <ComponentVerifyTicket><![CDATA[{ticket}]]></ComponentVerifyTicket></xml>"
+        )
+    }
+
+    async fn deliver(p: &Platform, (q, body): ([String; 3], String)) -> Result<Handled, PushFailure> {
+        let client = WeChatClient::new("http://127.0.0.1:9").unwrap();
+        let signed = Signed { msg_signature: &q[0], timestamp: &q[1], nonce: &q[2] };
+        p.receive(&client, &signed, &body, Instant::now() + Duration::from_secs(5)).await
+    }
+
+    #[tokio::test]
+    async fn the_newest_ticket_wins_whatever_order_the_pushes_arrive_in() {
+        let store = Arc::new(MemoryStore::default());
+        let p = platform(store.clone());
+        let newest = deliver(&p, sealed(&ticket_xml(APPID, "ticket@@@b", 200), APPID)).await.unwrap();
+        assert_eq!(newest, Handled::Ticket { newest: true });
+        let late = deliver(&p, sealed(&ticket_xml(APPID, "ticket@@@a", 100), APPID)).await.unwrap();
+        assert_eq!(late, Handled::Ticket { newest: false });
+        assert_eq!(store.get(&p.ticket_key()).await.unwrap().as_deref(), Some("200|ticket@@@b"));
+    }
+
+    #[tokio::test]
+    async fn refused_pushes_change_nothing() {
+        let store = Arc::new(MemoryStore::default());
+        let p = platform(store.clone());
+        let (mut query, body) = sealed(&ticket_xml(APPID, "ticket@@@forged", 1), APPID);
+        query[0] = "0".repeat(40);
+        assert_eq!(deliver(&p, (query, body)).await.unwrap_err().code(), -40001);
+        let for_another = deliver(&p, sealed(&ticket_xml(APPID, "t", 1), "wxanother00000001")).await;
+        assert_eq!(for_another.unwrap_err().code(), -40005);
+        let inner_other = deliver(&p, sealed(&ticket_xml("wxanother00000001", "t", 1), APPID)).await;
+        assert!(matches!(inner_other, Err(PushFailure::OtherPlatform(ref a)) if a == "wxanother00000001"));
+        let doctype = "<?xml version=\"1.0\"?><!DOCTYPE xml [<!ENTITY t \"x\">]><xml><AppId>&t;</AppId></xml>";
+        assert_eq!(deliver(&p, sealed(doctype, APPID)).await.unwrap_err().code(), -40002);
+        assert_eq!(store.get(&p.ticket_key()).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn withdrawal_forgets_the_refresh_token() {
+        let store = Arc::new(MemoryStore::default());
+        let p = platform(store.clone());
+        let key = p.refresh_key("wxbuyer0000000001");
+        assert!(store.swap(&key, None, "refresh@@@1").await.unwrap());
+        let inner = "<xml><AppId><![CDATA[wxcomponent0000001]]></AppId><CreateTime>1</CreateTime>\
+                     <InfoType><![CDATA[unauthorized]]></InfoType>\
+                     <AuthorizerAppid><![CDATA[wxbuyer0000000001]]></AuthorizerAppid></xml>";
+        let handled = deliver(&p, sealed(inner, APPID)).await.unwrap();
+        assert_eq!(handled, Handled::Unauthorized { authorizer_appid: "wxbuyer0000000001".into() });
+        assert_eq!(store.get(&key).await.unwrap(), None);
+        assert!(p.authorized(Instant::now() + Duration::from_secs(1)).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn no_ticket_means_no_call_to_wechat() {
+        let p = platform(Arc::new(MemoryStore::default()));
+        // Port 9 (discard) on loopback: a call would fail as a network error, not as NO_TICKET.
+        let client = WeChatClient::new("http://127.0.0.1:9").unwrap();
+        let e = p.authorizer_token(&client, "wxbuyer0000000001", Instant::now() + Duration::from_secs(2)).await;
+        let e = e.unwrap_err();
+        assert_eq!((e.kind(), e.err_code()), ("TokenError", sdk_codes::NO_TICKET), "{e}");
+        assert!(e.to_string().contains("no component_verify_ticket"), "{e}");
+    }
+}
