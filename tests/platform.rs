@@ -1,0 +1,291 @@
+//! Third-party platform mode through the real binary: WeChat's pushes arrive through a gateway, the function keeps
+//! the ticket and the refresh tokens, and plugin calls go out with each mini program's authorizer token.
+
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::function::Function;
+use support::redis::RedisServer;
+use support::runtime_api::{Outcome, RuntimeApi};
+use support::setup::TIMEOUT;
+use wx_plugin_manager::emulator::{
+    Emulator, PlatformPush, DEMO_APPID, DEMO_COMPONENT_AES_KEY, DEMO_COMPONENT_APPID, DEMO_COMPONENT_SECRET,
+    DEMO_COMPONENT_TOKEN,
+};
+use wx_plugin_manager::platform::crypt::MsgCrypt;
+
+const COMPONENT: &str = DEMO_COMPONENT_APPID;
+/// A mini program with an approved plugin (wxplugin00000001) besides the demo one.
+const BUYER: &str = "wxbuyer000000002";
+const NO_TICKET: i64 = -602001;
+const NOT_AUTHORISED: i64 = -602002;
+
+fn platform_env<'a>(emu: &'a Emulator, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut env = vec![
+        ("WX_COMPONENT_APPID", COMPONENT),
+        ("WX_COMPONENT_SECRET", DEMO_COMPONENT_SECRET),
+        ("WX_COMPONENT_TOKEN", DEMO_COMPONENT_TOKEN),
+        ("WX_COMPONENT_AES_KEY", DEMO_COMPONENT_AES_KEY),
+        ("WX_API_BASE", emu.base_url()),
+    ];
+    env.extend_from_slice(extra);
+    env
+}
+
+/// WeChat's POST to the authorisation-event URL, as an HTTP API (payload 2.0) delivers it: no authorisation at all.
+fn push_event(query: &str, body: &str) -> Value {
+    let params: HashMap<String, String> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    json!({
+        "version": "2.0",
+        "routeKey": "POST /wechat/authorization-events",
+        "rawPath": "/wechat/authorization-events",
+        "rawQueryString": query,
+        "queryStringParameters": params,
+        "headers": {"content-type": "text/xml", "user-agent": "Mozilla/4.0"},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123",
+            "domainName": "abc123.execute-api.ap-east-1.amazonaws.com",
+            "domainPrefix": "abc123",
+            "http": {"method": "POST", "path": "/wechat/authorization-events", "protocol": "HTTP/1.1",
+                     "sourceIp": "101.226.103.10", "userAgent": "Mozilla/4.0"},
+            "requestId": "push-1",
+            "routeKey": "POST /wechat/authorization-events",
+            "stage": "$default",
+            "time": "22/Nov/2026:00:00:00 +0000",
+            "timeEpoch": 1763800000000_u64
+        },
+        "body": body,
+        "isBase64Encoded": false
+    })
+}
+
+fn deliver(api: &RuntimeApi, push: &PlatformPush) -> Value {
+    api.invoke(&push_event(&push.query, &push.body), TIMEOUT).response()
+}
+
+#[track_caller]
+fn assert_success(reply: &Value) {
+    assert_eq!(reply["statusCode"], 200, "{reply}");
+    assert_eq!(reply["body"], "success", "the bare string WeChat wants: {reply}");
+    assert!(reply["headers"]["content-type"].as_str().unwrap().starts_with("text/plain"), "{reply}");
+}
+
+fn update_for(authorizer: &str) -> Value {
+    json!({"action":"update","pluginAppid":"wxpluginchat0001","userVersion":"3.1.0","authorizerAppid":authorizer})
+}
+
+fn list_for(authorizer: &str) -> Value {
+    json!({"action":"list","authorizerAppid":authorizer})
+}
+
+/// The error's kind, errCode and errMsg.
+#[track_caller]
+fn failure(outcome: Outcome) -> (String, i64, String) {
+    let (kind, message) = outcome.error();
+    let body: Value = serde_json::from_str(&message).unwrap();
+    (kind, body["errCode"].as_i64().unwrap(), body["errMsg"].as_str().unwrap().to_owned())
+}
+
+struct Platform {
+    emu: Emulator,
+    api: RuntimeApi,
+    function: Function,
+}
+
+fn platform(extra: &[(&str, &str)]) -> Platform {
+    let emu = Emulator::start().unwrap();
+    let api = RuntimeApi::start();
+    let function = Function::spawn(&api, &platform_env(&emu, extra));
+    Platform { emu, api, function }
+}
+
+#[test]
+fn a_ticket_push_is_stored_and_an_authorised_mini_program_gets_its_quick_update() {
+    let p = platform(&[]);
+    assert_success(&deliver(&p.api, &p.emu.push_ticket(COMPONENT)));
+    assert_success(&deliver(&p.api, &p.emu.authorize(COMPONENT, DEMO_APPID, &[18, 40])));
+    assert_eq!(p.emu.component_token_calls(), 1, "the stored ticket bought the component token for the exchange");
+    assert_eq!(p.emu.count("/cgi-bin/component/api_query_auth"), 1);
+
+    let result = p.api.invoke(&update_for(DEMO_APPID), TIMEOUT).response();
+    assert_eq!(result["errCode"], 0, "{result}");
+    assert_eq!(result["errMsg"], "openapi.pluginManager.applyPlugin:ok");
+    assert_eq!(p.emu.status("wxpluginchat0001", DEMO_APPID).map(u8::from), Some(2));
+    // The exchange's own authorizer token served the call: no second token request.
+    assert_eq!(p.emu.authorizer_token_calls(), 0);
+    let output = p.function.output();
+    for secret in [DEMO_COMPONENT_SECRET, DEMO_COMPONENT_AES_KEY] {
+        assert!(!output.contains(secret), "a platform secret was logged");
+    }
+    for token in p.emu.issued_tokens() {
+        assert!(!output.contains(&token), "a token was logged");
+    }
+}
+
+#[test]
+fn forged_foreign_doctype_and_non_xml_pushes_are_refused_and_change_nothing() {
+    let p = platform(&[]);
+    let genuine = p.emu.push_ticket(COMPONENT);
+
+    let forged_query = genuine.query.replace("msg_signature=", "msg_signature=0");
+    let forged = p.api.invoke(&push_event(&forged_query, &genuine.body), TIMEOUT).response();
+    assert_eq!(forged["statusCode"], 401, "{forged}");
+
+    // Sealed with the platform's own token and key, but for another appid: the trailer gives it away.
+    let other = MsgCrypt::new(DEMO_COMPONENT_TOKEN, DEMO_COMPONENT_AES_KEY, "wxanother0000001").unwrap();
+    let inner = format!(
+        "<xml><AppId><![CDATA[{COMPONENT}]]></AppId><CreateTime>1763800000</CreateTime>\
+         <InfoType><![CDATA[component_verify_ticket]]></InfoType>\
+         <ComponentVerifyTicket><![CDATA[ticket@@@foreign]]></ComponentVerifyTicket></xml>"
+    );
+    let encrypt = other.encrypt(&inner);
+    let signature = other.msg_signature("1763800000", "42", &encrypt);
+    let query = format!("timestamp=1763800000&nonce=42&encrypt_type=aes&msg_signature={signature}");
+    let body = format!("<xml><AppId><![CDATA[{COMPONENT}]]></AppId><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>");
+    let foreign = p.api.invoke(&push_event(&query, &body), TIMEOUT).response();
+    assert_eq!(foreign["statusCode"], 400, "{foreign}");
+    assert_eq!(serde_json::from_str::<Value>(foreign["body"].as_str().unwrap()).unwrap()["errCode"], -40005);
+
+    let doctype = p.emu.seal(
+        COMPONENT,
+        "<?xml version=\"1.0\"?><!DOCTYPE xml [<!ENTITY t SYSTEM \"file:///etc/passwd\">]>\
+         <xml><AppId>&t;</AppId><InfoType>component_verify_ticket</InfoType></xml>",
+    );
+    let refused = deliver(&p.api, &doctype);
+    assert_eq!(refused["statusCode"], 400, "{refused}");
+
+    let not_xml = p.api.invoke(&push_event(&genuine.query, "ticket=please"), TIMEOUT).response();
+    assert_eq!(not_xml["statusCode"], 400, "{not_xml}");
+
+    // Nothing was kept: no ticket, so no call to WeChat at all.
+    let (kind, code, message) = failure(p.api.invoke(&list_for(DEMO_APPID), TIMEOUT));
+    assert_eq!((kind.as_str(), code), ("TokenError", NO_TICKET), "{message}");
+    assert!(message.contains("no component_verify_ticket"), "{message}");
+    assert_eq!(p.emu.requests().len(), 0);
+}
+
+#[test]
+fn an_event_without_authorizer_appid_is_refused_before_any_call() {
+    let p = platform(&[]);
+    assert_success(&deliver(&p.api, &p.emu.push_ticket(COMPONENT)));
+    let (kind, code, message) = failure(p.api.invoke(&json!({"action":"list"}), TIMEOUT));
+    assert_eq!((kind.as_str(), code), ("InvalidEvent", -501007));
+    assert!(message.contains("missing field authorizerAppid"), "{message}");
+    assert_eq!(p.emu.requests().len(), 0);
+}
+
+#[test]
+fn a_gateway_call_still_needs_the_gateway_s_authentication() {
+    let p = platform(&[]);
+    let mut event = push_event("", r#"{"action":"list","authorizerAppid":"wxdemo0000000001"}"#);
+    event["headers"]["content-type"] = json!("application/json");
+    let reply = p.api.invoke(&event, TIMEOUT).response();
+    assert_eq!(reply["statusCode"], 401, "a request without a signature is no push: {reply}");
+    assert_eq!(p.emu.requests().len(), 0);
+}
+
+#[test]
+fn a_revoked_mini_program_fails_clearly_whether_or_not_the_push_arrived() {
+    let p = platform(&[]);
+    assert_success(&deliver(&p.api, &p.emu.push_ticket(COMPONENT)));
+    assert_success(&deliver(&p.api, &p.emu.authorize(COMPONENT, DEMO_APPID, &[40])));
+    assert_success(&deliver(&p.api, &p.emu.authorize(COMPONENT, BUYER, &[40])));
+    assert_eq!(p.api.invoke(&list_for(DEMO_APPID), TIMEOUT).response()["errCode"], 0);
+    assert_eq!(p.api.invoke(&list_for(BUYER), TIMEOUT).response()["errCode"], 0);
+
+    // The push arrives: the function forgets the mini program, and WeChat does not list it either.
+    assert_success(&deliver(&p.api, &p.emu.revoke(COMPONENT, DEMO_APPID)));
+    let (kind, code, message) = failure(p.api.invoke(&update_for(DEMO_APPID), TIMEOUT));
+    assert_eq!((kind.as_str(), code), ("TokenError", NOT_AUTHORISED), "{message}");
+    assert!(message.contains(&format!("mini program {DEMO_APPID} must authorise platform {COMPONENT} again")));
+
+    // The push is lost: the cached token is refused, and WeChat says the authorisation is gone.
+    let _lost = p.emu.revoke(COMPONENT, BUYER);
+    let (kind, code, message) = failure(p.api.invoke(&list_for(BUYER), TIMEOUT));
+    assert_eq!((kind.as_str(), code), ("TokenError", 61003), "{message}");
+    assert!(message.contains(&format!("mini program {BUYER} must authorise platform {COMPONENT} again")));
+}
+
+#[test]
+fn with_redis_twenty_instances_share_one_component_token_and_one_authorizer_token_per_mini_program() {
+    let redis = RedisServer::start();
+    let emu = Emulator::start().unwrap();
+    let api = RuntimeApi::start();
+    let url = redis.url();
+    let env = platform_env(&emu, &[("WX_TOKEN_CACHE", &url)]);
+    let functions: Vec<Function> = (0..20).map(|_| Function::spawn(&api, &env)).collect();
+    assert!(api.wait_for_polls(20, Duration::from_secs(30)), "every instance polls");
+
+    // Each push reaches whichever instance is free; what it stores, every instance sees.
+    assert_success(&deliver(&api, &emu.push_ticket(COMPONENT)));
+    let ticket_key = format!("wx:platform:{COMPONENT}:ticket");
+    assert_eq!(redis.cli(&["PTTL", &ticket_key]), "-1", "the ticket is kept without a TTL");
+    assert_success(&deliver(&api, &emu.authorize(COMPONENT, DEMO_APPID, &[40])));
+    assert_success(&deliver(&api, &emu.authorize(COMPONENT, BUYER, &[40])));
+    let refresh_key = format!("wx:platform:{COMPONENT}:refresh:{DEMO_APPID}");
+    assert_eq!(redis.cli(&["GET", &refresh_key]), emu.refresh_token(COMPONENT, DEMO_APPID).unwrap());
+    assert_eq!(redis.cli(&["PTTL", &refresh_key]), "-1", "refresh tokens are kept without a TTL");
+
+    let round = || {
+        let events: Vec<Value> = (0..40).map(|i| list_for(if i % 2 == 0 { DEMO_APPID } else { BUYER })).collect();
+        for (i, outcome) in api.invoke_many(&events, TIMEOUT).into_iter().enumerate() {
+            match outcome {
+                Outcome::Response(r) => assert_eq!(r["errCode"], 0, "invocation {i}: {r}"),
+                other => panic!("invocation {i}: {other:?}"),
+            }
+        }
+    };
+    round();
+    assert_eq!(emu.component_token_calls(), 1, "one component token for the fleet");
+    let tokens_by_appid = || {
+        let mut seen: HashMap<String, HashSet<String>> = HashMap::new();
+        for request in emu.requests().iter().filter(|r| r.path == "/wxa/plugin") {
+            let token = request.query_param("access_token").unwrap();
+            let appid = emu.token_record(&token).unwrap().appid;
+            seen.entry(appid).or_default().insert(token);
+        }
+        seen
+    };
+    let seen = tokens_by_appid();
+    assert_eq!(seen[DEMO_APPID].len(), 1, "one authorizer token for {DEMO_APPID}: {seen:?}");
+    assert_eq!(seen[BUYER].len(), 1, "one authorizer token for {BUYER}: {seen:?}");
+
+    // WeChat voids both authorizer tokens: the fleet fetches exactly one new one per mini program.
+    emu.invalidate_tokens(DEMO_APPID);
+    emu.invalidate_tokens(BUYER);
+    let before = emu.authorizer_token_calls();
+    round();
+    assert_eq!(emu.authorizer_token_calls() - before, 2, "one fetch per mini program for the whole fleet");
+    assert_eq!(emu.component_token_calls(), 1);
+    let output: String = functions.iter().map(Function::output).collect();
+    assert!(!output.contains(DEMO_COMPONENT_SECRET) && !output.contains(support::redis::PASSWORD));
+}
+
+#[test]
+fn a_lost_refresh_token_is_recovered_from_wechat_s_list_and_a_rotated_one_is_saved() {
+    let redis = RedisServer::start();
+    let emu = Emulator::start().unwrap();
+    let api = RuntimeApi::start();
+    let url = redis.url();
+    let _function = Function::spawn(&api, &platform_env(&emu, &[("WX_TOKEN_CACHE", &url)]));
+    assert_success(&deliver(&api, &emu.push_ticket(COMPONENT)));
+    assert_success(&deliver(&api, &emu.authorize(COMPONENT, BUYER, &[40])));
+    let refresh_key = format!("wx:platform:{COMPONENT}:refresh:{BUYER}");
+
+    // Redis lost the refresh token (a flush, a failover) and WeChat voided the access token.
+    redis.cli(&["DEL", &refresh_key]);
+    emu.invalidate_tokens(BUYER);
+    assert_eq!(api.invoke(&list_for(BUYER), TIMEOUT).response()["errCode"], 0);
+    assert_eq!(emu.count("/cgi-bin/component/api_get_authorizer_list"), 1);
+    assert_eq!(redis.cli(&["GET", &refresh_key]), emu.refresh_token(COMPONENT, BUYER).unwrap());
+
+    // WeChat rotates the refresh token: the new one is saved when it comes back with an access token.
+    let rotated = emu.rotate_refresh_token(COMPONENT, BUYER);
+    emu.invalidate_tokens(BUYER);
+    assert_eq!(api.invoke(&list_for(BUYER), TIMEOUT).response()["errCode"], 0);
+    assert_eq!(redis.cli(&["GET", &refresh_key]), rotated);
+}
