@@ -528,6 +528,38 @@ fn authorizer_list(state: &State, appid: &str, body: &Map<String, Value>) -> Res
     Ok(json!({ "total_count": live.len(), "list": list }))
 }
 
+/// A summary for the state dump: per platform, its ticket count and newest ticket, and its authorisations (refresh
+/// tokens, permission sets, revocation).
+pub(crate) fn snapshot(state: &State) -> Value {
+    let mut out = Map::new();
+    let mut appids: Vec<&String> = state.platform.components.keys().collect();
+    appids.sort();
+    for appid in appids {
+        let cs = &state.platform.components[appid];
+        let authorizations: Map<String, Value> = cs
+            .authorizations
+            .iter()
+            .map(|(who, a)| {
+                let summary = json!({
+                    "refresh_token": a.refresh_token,
+                    "func_ids": a.func_ids,
+                    "auth_time": a.auth_time,
+                    "revoked": a.revoked,
+                });
+                (who.clone(), summary)
+            })
+            .collect();
+        let summary = json!({
+            "tickets_pushed": cs.tickets.len(),
+            "current_ticket": cs.tickets.last().map(|t| &t.value),
+            "authorizations": authorizations,
+            "pending_codes": cs.codes.len(),
+        });
+        out.insert(appid.clone(), summary);
+    }
+    Value::Object(out)
+}
+
 /// POSTs `push` to `url` on a thread of its own, as WeChat does: a 5 s timeout, the bare string `success` expected.
 /// Failures are only logged: WeChat does not tell the platform either.
 pub(crate) fn deliver(url: String, push: PlatformPush) {
@@ -564,5 +596,101 @@ pub(crate) fn deliver(url: String, push: PlatformPush) {
     });
     if let Err(e) = spawned {
         eprintln!("wechat emulator: cannot start a push thread: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emulator::{DEMO_COMPONENT_AES_KEY, DEMO_COMPONENT_APPID, DEMO_COMPONENT_SECRET, DEMO_COMPONENT_TOKEN};
+    use crate::platform::push::{self, Push, Signed};
+
+    fn state() -> State {
+        State::new(World::builtin())
+    }
+
+    fn open(p: &PlatformPush) -> Push {
+        let crypt = MsgCrypt::new(DEMO_COMPONENT_TOKEN, DEMO_COMPONENT_AES_KEY, DEMO_COMPONENT_APPID).unwrap();
+        let (sig, ts, nonce) = (
+            p.query_param("msg_signature").unwrap(),
+            p.query_param("timestamp").unwrap(),
+            p.query_param("nonce").unwrap(),
+        );
+        push::open(&[&crypt], &Signed { msg_signature: &sig, timestamp: &ts, nonce: &nonce }, &p.body).unwrap()
+    }
+
+    #[test]
+    fn the_builtin_demo_component_matches_the_exported_constants() {
+        let world = World::builtin();
+        let c = world.component(DEMO_COMPONENT_APPID).unwrap();
+        assert_eq!(
+            (c.secret.as_str(), c.token.as_str(), c.encoding_aes_key.as_str()),
+            (DEMO_COMPONENT_SECRET, DEMO_COMPONENT_TOKEN, DEMO_COMPONENT_AES_KEY)
+        );
+        assert!(c.push_url.is_none() && !c.ip_whitelist_blocks);
+        let shaped =
+            DEMO_COMPONENT_APPID.len() == 18 && DEMO_COMPONENT_APPID.bytes().all(|b| b.is_ascii_alphanumeric());
+        assert!(shaped && DEMO_COMPONENT_APPID.starts_with("wx"));
+    }
+
+    #[test]
+    fn a_world_with_an_unusable_key_or_a_doubled_component_is_refused() {
+        let mut world = World::builtin();
+        world.components[0].encoding_aes_key.pop();
+        assert!(world.validate().unwrap_err().contains("43 characters"));
+        let mut world = World::builtin();
+        world.components[0].encoding_aes_key.replace_range(0..1, "+");
+        assert!(world.validate().is_err());
+        let mut world = World::builtin();
+        world.components.push(world.components[0].clone());
+        assert!(world.validate().unwrap_err().contains("twice"));
+    }
+
+    #[test]
+    fn a_state_file_without_components_still_loads() {
+        let world: World = serde_json::from_str(r#"{"accounts": []}"#).unwrap();
+        assert!(world.components.is_empty());
+    }
+
+    #[test]
+    fn each_ticket_push_carries_a_new_ticket_that_the_push_reader_accepts() {
+        let mut state = state();
+        let first = issue_ticket(&mut state, DEMO_COMPONENT_APPID).unwrap().push;
+        let second = issue_ticket(&mut state, DEMO_COMPONENT_APPID).unwrap().push;
+        let (Push::Ticket { ticket: a, .. }, Push::Ticket { ticket: b, .. }) = (open(&first), open(&second)) else {
+            panic!("not tickets");
+        };
+        assert_ne!(a, b);
+        assert_eq!(current_ticket(&state, DEMO_COMPONENT_APPID), Some(b));
+        assert!(issue_ticket(&mut state, "wxdemo0000000001").is_err(), "a mini program is no platform");
+    }
+
+    #[test]
+    fn a_rotated_refresh_token_is_accepted_strictly_before_its_grace_ends() {
+        let a = Authorization {
+            refresh_token: "new".into(),
+            previous_refresh: Some(("old".into(), 1_300)),
+            func_ids: vec![PLUGIN_FUNC_SET],
+            auth_time: 1_000,
+            revoked: false,
+        };
+        assert!(a.accepts("new", 5_000));
+        assert!(a.accepts("old", 1_299));
+        assert!(!a.accepts("old", 1_300));
+        assert!(!a.accepts("", 1_000));
+    }
+
+    #[test]
+    fn only_mini_programs_can_authorise_and_re_authorising_says_updateauthorized() {
+        let mut state = state();
+        assert!(authorize(&mut state, DEMO_COMPONENT_APPID, "wxplugin00000001", &[40]).is_err());
+        assert!(authorize(&mut state, DEMO_COMPONENT_APPID, "wxnobody00000001", &[40]).is_err());
+        let first = authorize(&mut state, DEMO_COMPONENT_APPID, "wxdemo0000000001", &[40, 40, 17]).unwrap().push;
+        assert!(matches!(open(&first), Push::Authorized { updated: false, .. }));
+        let again = authorize(&mut state, DEMO_COMPONENT_APPID, "wxdemo0000000001", &[40]).unwrap().push;
+        assert!(matches!(open(&again), Push::Authorized { updated: true, .. }));
+        let summary = snapshot(&state);
+        assert_eq!(summary[DEMO_COMPONENT_APPID]["authorizations"]["wxdemo0000000001"]["func_ids"], json!([40]));
+        assert_eq!(summary[DEMO_COMPONENT_APPID]["pending_codes"], 1, "only the newest code is kept");
     }
 }

@@ -147,7 +147,13 @@ impl State {
     pub(crate) fn snapshot(&mut self) -> Value {
         let now = self.clock.now();
         self.world.expire_pending(now);
-        json!({ "now": now, "world": self.world, "tokens_issued": self.tokens.issued().len(), "counters": self.counters })
+        json!({
+            "now": now,
+            "world": self.world,
+            "tokens_issued": self.tokens.issued().len(),
+            "counters": self.counters,
+            "platform": platform::snapshot(self),
+        })
     }
 }
 
