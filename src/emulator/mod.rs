@@ -1,6 +1,9 @@
-//! A stateful stand-in for `api.weixin.qq.com`: the plugin-management endpoints (`/wxa/plugin`, `/wxa/devplugin`) and
-//! the token endpoints (`/cgi-bin/stable_token`, `/cgi-bin/token`), answering as WeChat does (HTTP 200, WeChat's JSON,
-//! a ` rid: …` suffix on every errmsg).
+//! A stateful stand-in for `api.weixin.qq.com`: the plugin-management endpoints (`/wxa/plugin`, `/wxa/devplugin`),
+//! the token endpoints (`/cgi-bin/stable_token`, `/cgi-bin/token`) and the third-party platform's (`/cgi-bin/component/
+//! api_component_token`, `api_query_auth`, `api_authorizer_token`, `api_get_authorizer_list`,
+//! `api_start_push_ticket`), answering as WeChat does (HTTP 200, WeChat's JSON, a ` rid: …` suffix on every errmsg).
+//! As the open platform it also pushes, encrypted and signed, the component_verify_ticket and authorisation events
+//! ([`PlatformPush`]) to a platform's `push_url`.
 //!
 //! Use it three ways:
 //! - from Rust tests: [`Emulator::start`] serves the built-in state on an ephemeral loopback port on a thread of its
@@ -8,7 +11,8 @@
 //! - behind `wxpm invoke`, as the default when no credentials are configured;
 //! - standalone: `wxpm emulator --port 8088 [--state FILE]`, driven by plain HTTP, with a control endpoint under
 //!   `/__emulator/` answered only to loopback peers (`GET state|requests|counters`, `POST faults|clock|invalidate|reset`,
-//!   `DELETE faults`).
+//!   `DELETE faults`, and `POST platform/push_ticket|platform/authorize|platform/revoke` with
+//!   `{"component", "authorizer", "func_ids"}`, answering the push as `{"query", "body"}`).
 //!
 //! The Lambda binary never references this module: it is compiled only with the `emulator` feature, and a test checks
 //! that the binary holds none of it.
@@ -32,13 +36,47 @@
 //! - **Timeouts**: a pending application becomes status 4 after `settings.pending_timeout_secs` (7 days).
 //! - **Superseded classic tokens** die 5 minutes after the next `/cgi-bin/token` call with 40001 ("not latest");
 //!   tokens past their `expires_in` answer 42001; a token of the wrong shape answers 40014.
+//! - **`/cgi-bin/token` or `stable_token` with a platform's appid** answers 61024.
 //! - **`force_refresh` limits** (20 a day, 30 s apart) count over a rolling 24 h; breaking them answers 45009 / 45011.
 //! - **`update`** (quick update) answers 89256 to every plain mini-program token, as WeChat does; only a third-party
-//!   authorizer token gets past that check (tests mint one with [`Emulator::authorizer_token`] until the platform
-//!   endpoints exist). Then: the plugin must be approved (else 89244), the version listed in the plugin's
+//!   authorizer token gets past that check (from `api_query_auth` or `api_authorizer_token`, or minted directly with
+//!   [`Emulator::authorizer_token`]). Then: the plugin must be approved (else 89244), the version listed in the plugin's
 //!   `quick_update_versions` (else 89257), and no gray release in progress (else 89258).
 //! - **`force_refresh`** revokes every live stable token of the appid, the one still in its overlap included.
+//!
+//! ## The third-party platform
+//! - **Tickets are pushed only on demand** ([`Emulator::push_ticket`], the control endpoint, `api_start_push_ticket`),
+//!   never on a ten-minute timer, so tests decide when a ticket arrives. Each push carries a new ticket
+//!   (`ticket@@@…`); every ticket younger than 12 virtual hours mints component tokens, older ones answer 61005.
+//!   A missing, `null`, unknown or other platform's ticket answers 61006.
+//! - **`api_start_push_ticket` pushes a ticket at once** (WeChat's documents do not say when the restarted service
+//!   pushes) and answers `{"errcode":0,"errmsg":"ok"}`, never `in a normal state`.
+//! - **A new component token leaves the previous ones alive** until their own expiry (7200 s): spec §13 Q7 (does a
+//!   new one kill the old?) is unsettled, and an overlap is what `stable_token` does. The same holds for authorizer
+//!   tokens from `api_authorizer_token` (§13 Q3).
+//! - **The component token's query name**: both `component_access_token` (the SDKs) and `access_token` (the new
+//!   documents) are accepted, the former first. Missing 41001, malformed 40014, unknown 40001, expired 42001; a
+//!   token of another platform than the body's `component_appid` answers 40001.
+//! - **`component_appid`** missing or not shaped like an appid (`wx` and 14 to 16 alphanumerics) answers 40013; an
+//!   appid that is not a platform answers 61011. The IP whitelist (61004) is checked on every component endpoint:
+//!   after the secret on `api_component_token` and `api_start_push_ticket`, after the token on the others.
+//! - **Authorisation codes** live 3600 virtual seconds (`AuthorizationCodeExpiredTime`) and are single-use: a used,
+//!   never-issued or superseded code (only an authorizer's newest code works) answers 61009, an expired one 61010.
+//! - **The refresh token** is made at authorisation and does not change on refresh; `api_authorizer_token` returns
+//!   the current one. Re-authorisation replaces it at once (the old one answers 61023); a rotation
+//!   ([`Emulator::rotate_refresh_token`]) leaves the old one 5 virtual minutes. A `null`, missing, wrong or
+//!   non-string one answers 61023; a mini program that never authorised the platform or withdrew answers 61003
+//!   (checked first); a missing `authorizer_appid` answers 47001.
+//! - **Revocation and re-authorisation kill the authorizer's access tokens** (40001), the ones minted through the
+//!   platform; tokens from [`Emulator::authorizer_token`] stand outside any authorisation.
+//! - **Permission set 40** (plugin management) is needed for `/wxa/plugin` and `/wxa/devplugin` with a token minted
+//!   through the platform, else 61007; `func_ids` of the control endpoint default to `[40]`.
+//! - **`api_get_authorizer_list`** wants an integer `offset` ≥ 0 and `count` from 1 to 500 (else 47001), and lists
+//!   live authorisations oldest first with their current refresh token.
+//! - **Pushes** are POSTed with `Content-Type: text/xml` and `User-Agent: Mozilla/4.0`, a 5 s timeout, and an answer
+//!   other than `success` only logged to stderr (no retry). The decrypted XML uses CDATA for every string field.
 
+mod platform;
 mod server;
 mod tokens;
 mod world;
@@ -52,6 +90,9 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::watch;
 
+pub use platform::{
+    Component, PlatformPush, AUTH_CODE_TTL_SECS, MAX_LIST_COUNT, PLUGIN_FUNC_SET, REFRESH_GRACE_SECS, TICKET_TTL_SECS,
+};
 pub use server::{Fault, LoggedRequest};
 pub use tokens::{Issued, Kind as TokenKind, Record as TokenRecord, OVERLAP_SECS};
 pub use world::{Account, Application, Category, PluginInfo, Settings, Status, World};
@@ -64,6 +105,15 @@ pub const DEMO_APPID: &str = "wxdemo0000000001";
 pub const DEMO_SECRET: &str = "demo-secret-0123456789abcdef0123";
 /// The plugin the demo mini program develops.
 pub const DEMO_PLUGIN: &str = "wxplugin00000001";
+/// The demo third-party platform (component) that the demo mini program and the buyers can authorise. An appid of
+/// WeChat's real shape: `wx` and 16 alphanumerics.
+pub const DEMO_COMPONENT_APPID: &str = "wxcomponent0000001";
+/// Its AppSecret. Not a real secret: it exists only in the emulator's built-in state.
+pub const DEMO_COMPONENT_SECRET: &str = "demo-component-secret-0123456789";
+/// Its 消息校验 Token (the `token` in push signatures).
+pub const DEMO_COMPONENT_TOKEN: &str = "demo-component-token";
+/// Its 消息加解密 Key. The last character carries non-zero trailing bits, as real keys often do.
+pub const DEMO_COMPONENT_AES_KEY: &str = "emulatorDemoComponentAesKey0123456789abcdeG";
 
 /// A running emulator. Dropping it stops the server.
 pub struct Emulator {
@@ -178,11 +228,81 @@ impl Emulator {
     }
 
     /// A token for `appid` as a third-party platform's authorizer token would be: the only kind `update` (quick
-    /// update) accepts. Until the platform endpoints exist, tests mint one here.
+    /// update) accepts. A shortcut past the platform: the token stands outside any authorisation, so no permission set
+    /// is checked and no revocation reaches it. The real chain is [`Emulator::push_ticket`], then the
+    /// `/cgi-bin/component/` endpoints after [`Emulator::authorize`].
     pub fn authorizer_token(&self, appid: &str) -> String {
         let mut state = lock(&self.shared);
         let (now, ttl) = (state.clock.now(), state.world.settings.token_ttl_secs);
         state.tokens.mint_authorizer(appid, now, ttl)
+    }
+
+    /// Pushes a new component_verify_ticket (each one distinct, valid 12 virtual hours) to `component`: gives the push
+    /// and, if the platform has a `push_url`, also POSTs it there in the background.
+    ///
+    /// # Panics
+    /// If `component` is not a platform of the emulator's state (a mistake in the test).
+    pub fn push_ticket(&self, component: &str) -> PlatformPush {
+        platform::issue_ticket(&mut lock(&self.shared), component).unwrap_or_else(|e| panic!("{e}")).send()
+    }
+
+    /// The newest ticket pushed to `component`, young or not.
+    pub fn current_ticket(&self, component: &str) -> Option<String> {
+        platform::current_ticket(&lock(&self.shared), component)
+    }
+
+    /// The mini program `authorizer` authorises `component` for the permission sets `func_ids` (plugin management is
+    /// 40), or authorises it again: a new authorisation code (valid 3600 virtual seconds); on re-authorisation a new
+    /// refresh token that kills the old one at once, and the authorizer's access tokens answer 40001. Gives the
+    /// `authorized` push (`updateauthorized` if it was already authorised), also delivered to the `push_url`.
+    ///
+    /// # Panics
+    /// If `component` or `authorizer` (a mini program, not a plugin) is not in the emulator's state.
+    pub fn authorize(&self, component: &str, authorizer: &str, func_ids: &[u32]) -> PlatformPush {
+        let mut state = lock(&self.shared);
+        platform::authorize(&mut state, component, authorizer, func_ids).unwrap_or_else(|e| panic!("{e}")).send()
+    }
+
+    /// `authorizer` withdraws its authorisation: `api_authorizer_token` answers 61003 and its access tokens 40001.
+    /// Gives the `unauthorized` push, also delivered to the `push_url`.
+    ///
+    /// # Panics
+    /// If `component` is not a platform of the emulator's state.
+    pub fn revoke(&self, component: &str, authorizer: &str) -> PlatformPush {
+        platform::revoke(&mut lock(&self.shared), component, authorizer).unwrap_or_else(|e| panic!("{e}")).send()
+    }
+
+    /// `inner_xml` encrypted and signed as `component`'s push at the virtual time, for tests building odd pushes. Not
+    /// delivered anywhere.
+    ///
+    /// # Panics
+    /// If `component` is not a platform of the emulator's state.
+    pub fn seal(&self, component: &str, inner_xml: &str) -> PlatformPush {
+        let state = lock(&self.shared);
+        platform::seal(&state.world, component, inner_xml, state.clock.now()).unwrap_or_else(|e| panic!("{e}")).push
+    }
+
+    /// WeChat changes `authorizer`'s refresh token; the old one keeps working 5 virtual minutes. Gives the new one.
+    ///
+    /// # Panics
+    /// If `authorizer` has no live authorisation of `component`.
+    pub fn rotate_refresh_token(&self, component: &str, authorizer: &str) -> String {
+        platform::rotate_refresh_token(&mut lock(&self.shared), component, authorizer).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The current refresh token of `authorizer`'s live authorisation of `component`.
+    pub fn refresh_token(&self, component: &str, authorizer: &str) -> Option<String> {
+        platform::refresh_token(&lock(&self.shared), component, authorizer)
+    }
+
+    /// Calls to `/cgi-bin/component/api_component_token`.
+    pub fn component_token_calls(&self) -> u64 {
+        self.count("/cgi-bin/component/api_component_token")
+    }
+
+    /// Calls to `/cgi-bin/component/api_authorizer_token`.
+    pub fn authorizer_token_calls(&self) -> u64 {
+        self.count("/cgi-bin/component/api_authorizer_token")
     }
 
     /// Makes every live token of `appid` answer 40001 from now on. Gives how many were live.

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 
+use super::platform::{self, Platform};
 use super::tokens::Tokens;
 use super::world::{Caller, Endpoint, World, WxError};
 use crate::wechat::codes;
@@ -108,6 +109,7 @@ pub(crate) struct State {
     pub faults: HashMap<String, VecDeque<Fault>>,
     pub log: VecDeque<LoggedRequest>,
     pub counters: BTreeMap<String, u64>,
+    pub platform: Platform,
 }
 
 impl State {
@@ -120,6 +122,7 @@ impl State {
             faults: HashMap::new(),
             log: VecDeque::new(),
             counters: BTreeMap::new(),
+            platform: Platform::default(),
         }
     }
 
@@ -144,7 +147,13 @@ impl State {
     pub(crate) fn snapshot(&mut self) -> Value {
         let now = self.clock.now();
         self.world.expire_pending(now);
-        json!({ "now": now, "world": self.world, "tokens_issued": self.tokens.issued().len(), "counters": self.counters })
+        json!({
+            "now": now,
+            "world": self.world,
+            "tokens_issued": self.tokens.issued().len(),
+            "counters": self.counters,
+            "platform": platform::snapshot(self),
+        })
     }
 }
 
@@ -282,6 +291,9 @@ async fn handle(shared: Shared, peer: SocketAddr, req: Request<Incoming>) -> Res
 /// WeChat's answer to a request, or `None` for a path WeChat does not serve.
 fn answer(state: &mut State, method: &Method, path: &str, query: &str, body: &[u8]) -> Option<Value> {
     let now = state.clock.now();
+    if let Some(result) = platform::answer(state, method, path, query, body, now) {
+        return Some(result.unwrap_or_else(|e| error_body(&e)));
+    }
     let result = match path {
         "/cgi-bin/token" => classic_token(state, method, query, now),
         "/cgi-bin/stable_token" => stable_token(state, method, body, now),
@@ -343,6 +355,9 @@ fn authenticate(
     }
     let appid = appid.filter(|s| !s.is_empty()).ok_or(WxError::new(codes::APPID_MISSING))?;
     let secret = secret.filter(|s| !s.is_empty()).ok_or(WxError::new(codes::APPSECRET_MISSING))?;
+    if world.component(appid).is_some() {
+        return Err(WxError::new(codes::MUST_USE_COMPONENT_TOKEN));
+    }
     let account = world.account(appid).ok_or(WxError::new(codes::INVALID_APPID))?;
     if account.secret != secret {
         return Err(WxError::new(codes::INVALID_APPSECRET));
@@ -369,6 +384,10 @@ fn plugin_call(
     }
     let token = form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "access_token").map(|(_, v)| v);
     let (appid, caller): (String, Caller) = state.tokens.check(token.as_deref(), now)?;
+    if caller == Caller::Authorizer {
+        // Both plugin endpoints belong to the platform's permission set 40.
+        platform::check_plugin_call(state, token.as_deref().unwrap_or_default())?;
+    }
     let body = json_object(body)?;
     let mut out = state.world.call(endpoint, &appid, caller, &body, now)?;
     let mut answer = Map::new();
@@ -378,7 +397,7 @@ fn plugin_call(
     Ok(Value::Object(answer))
 }
 
-fn json_object(body: &[u8]) -> Result<Map<String, Value>, WxError> {
+pub(crate) fn json_object(body: &[u8]) -> Result<Map<String, Value>, WxError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(WxError::new(codes::EMPTY_POST_DATA));
     }
@@ -413,6 +432,38 @@ struct InvalidateOrder {
     appid: String,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlatformOrder {
+    component: String,
+    #[serde(default)]
+    authorizer: Option<String>,
+    /// For `authorize`: the permission sets granted; plugin management (40) alone when absent.
+    #[serde(default = "plugin_set")]
+    func_ids: Vec<u32>,
+}
+
+fn plugin_set() -> Vec<u32> {
+    vec![platform::PLUGIN_FUNC_SET]
+}
+
+impl PlatformOrder {
+    fn authorizer(&self) -> Result<&str, String> {
+        self.authorizer.as_deref().ok_or_else(|| "bad control request: authorizer missing".to_owned())
+    }
+}
+
+/// `POST /__emulator/platform/{push_ticket,authorize,revoke}`: answers the push as WeChat sent it.
+fn platform_control(state: &mut State, action: &str, order: PlatformOrder) -> Result<Reply, String> {
+    let outgoing = match action {
+        "push_ticket" => platform::issue_ticket(state, &order.component)?,
+        "authorize" => platform::authorize(state, &order.component, order.authorizer()?, &order.func_ids)?,
+        "revoke" => platform::revoke(state, &order.component, order.authorizer()?)?,
+        _ => return Ok(not_found()),
+    };
+    Ok(json_reply(json!(outgoing.send()), "application/json"))
+}
+
 fn control(shared: &Shared, method: &Method, path: &str, body: &[u8]) -> Reply {
     fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, String> {
         serde_json::from_slice(body).map_err(|e| format!("bad control request: {e}"))
@@ -443,6 +494,8 @@ fn control(shared: &Shared, method: &Method, path: &str, body: &[u8]) -> Reply {
             state.reset();
             Ok(json_reply(json!({ "reset": true }), "application/json"))
         }
+        (&Method::POST, p) if p.starts_with("/platform/") => parse::<PlatformOrder>(body)
+            .and_then(|o| platform_control(&mut state, p.trim_start_matches("/platform/"), o)),
         _ => Ok(not_found()),
     };
     reply.unwrap_or_else(|error| json_status(StatusCode::BAD_REQUEST, json!({ "error": error })))

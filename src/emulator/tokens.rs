@@ -154,9 +154,7 @@ impl Tokens {
             None | Some("") => return Err(WxError::new(codes::ACCESS_TOKEN_MISSING)),
             Some(t) => t,
         };
-        let well_formed =
-            token.len() >= 16 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if !well_formed {
+        if !well_formed(token) {
             return Err(WxError::new(codes::INVALID_ACCESS_TOKEN));
         }
         let record = self.records.get(token).ok_or(WxError::new(codes::INVALID_CREDENTIAL))?;
@@ -171,6 +169,18 @@ impl Tokens {
 
     pub fn mint_authorizer(&mut self, appid: &str, now: i64, ttl: i64) -> String {
         self.mint(appid, Kind::Authorizer, now, ttl)
+    }
+
+    /// Makes one token fail with 40001 from now on (a third-party platform lost the authorisation behind it).
+    pub fn revoke(&mut self, token: &str, now: i64) {
+        if let Some(r) = self.records.get_mut(token) {
+            r.revoked_at = Some(r.revoked_at.map_or(now, |t| t.min(now)));
+        }
+    }
+
+    /// Lists a token issued elsewhere (a component token), so that tests scanning output for tokens see it too.
+    pub fn note_issued(&mut self, token: &str) {
+        self.issued.push(token.to_owned());
     }
 
     /// Makes every live token of `appid` fail with 40001 from now on, as when another party force-refreshes.
@@ -192,6 +202,11 @@ impl Tokens {
     pub fn record(&self, token: &str) -> Option<&Record> {
         self.records.get(token)
     }
+}
+
+/// Whether `token` has the shape of a WeChat access token (else 40014).
+pub(crate) fn well_formed(token: &str) -> bool {
+    token.len() >= 16 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use super::platform::Component;
 use crate::wechat::codes;
 
 /// Everything the emulator knows besides tokens: loadable from (and dumpable to) JSON.
@@ -17,6 +18,9 @@ pub struct World {
     pub applications: Vec<Application>,
     #[serde(default)]
     pub settings: Settings,
+    /// Third-party platforms (components) the mini programs can authorise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<Component>,
 }
 
 /// A mini program, or a plugin (an account with `plugin` set). Both have their own appid and secret.
@@ -214,11 +218,22 @@ impl World {
                 return Err(format!("{} applied for {} twice", app.applicant, app.plugin));
             }
         }
+        for (i, c) in self.components.iter().enumerate() {
+            if self.components[..i].iter().any(|b| b.appid == c.appid) || self.account(&c.appid).is_some() {
+                return Err(format!("component {} appears twice", c.appid));
+            }
+            c.validate()?;
+        }
         Ok(())
     }
 
     pub fn account(&self, appid: &str) -> Option<&Account> {
         self.accounts.iter().find(|a| a.appid == appid)
+    }
+
+    /// The third-party platform `appid`.
+    pub fn component(&self, appid: &str) -> Option<&Component> {
+        self.components.iter().find(|c| c.appid == appid)
     }
 
     fn plugin(&self, appid: &str) -> Option<&Account> {
