@@ -1,7 +1,8 @@
 //! WeChat mini-program plugin management (`cloud.openapi.pluginManager.*`) as an AWS Lambda function.
 //!
 //! One request flows one way: the event ([`operation`]) → a token ([`token`]) → WeChat ([`wechat`]) → the result, or
-//! one [`Error`]. The Lambda binary and `wxpm invoke` both call [`App::handle`].
+//! one [`Error`]. The Lambda binary and `wxpm invoke` both call [`App::handle`]. As a third-party platform
+//! ([`platform`]) the token is the event's mini program's authorizer token, and the gateway also takes WeChat's pushes.
 
 pub mod case;
 pub mod config;
