@@ -189,6 +189,18 @@ async fn component_token_checks_on_the_query_accept_both_names() {
     assert_code(&list("?component_access_token=61_0123456789abcdefghij").await, 40001);
     // A component token is no access token of a mini program.
     assert_code(&plugin(&emu, &token, json!({"action": "list"})).await, 40001);
+
+    // Another platform's token does not speak for this one.
+    with_other_component(&emu);
+    emu.push_ticket(OTHER);
+    let body = json!({"component_appid": OTHER, "component_appsecret": DEMO_COMPONENT_SECRET, "component_verify_ticket": emu.current_ticket(OTHER)});
+    let other = post(&url(&emu, "/cgi-bin/component/api_component_token"), body).await;
+    assert_code(
+        &list(&format!("?component_access_token={}", other["component_access_token"].as_str().unwrap())).await,
+        40001,
+    );
+    let get = client().get(url(&emu, &format!("/cgi-bin/component/api_get_authorizer_list?access_token={token}")));
+    assert_code(&get.send().await.unwrap().json().await.unwrap(), 43002);
 }
 
 #[tokio::test]

@@ -329,6 +329,29 @@ pub(crate) fn check_plugin_call(state: &State, token: &str) -> Result<(), WxErro
     }
 }
 
+/// The component endpoints the emulator serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    ComponentToken,
+    StartPushTicket,
+    QueryAuth,
+    AuthorizerToken,
+    AuthorizerList,
+}
+
+impl Endpoint {
+    fn from_path(path: &str) -> Option<Endpoint> {
+        Some(match path.strip_prefix("/cgi-bin/component/")? {
+            "api_component_token" => Endpoint::ComponentToken,
+            "api_start_push_ticket" => Endpoint::StartPushTicket,
+            "api_query_auth" => Endpoint::QueryAuth,
+            "api_authorizer_token" => Endpoint::AuthorizerToken,
+            "api_get_authorizer_list" => Endpoint::AuthorizerList,
+            _ => return None,
+        })
+    }
+}
+
 /// The component endpoints, or `None` for a path that is not one.
 pub(crate) fn answer(
     state: &mut State,
@@ -338,18 +361,14 @@ pub(crate) fn answer(
     body: &[u8],
     now: i64,
 ) -> Option<Result<Value, WxError>> {
-    let endpoint = path.strip_prefix("/cgi-bin/component/")?;
-    let known = ["api_component_token", "api_query_auth", "api_authorizer_token", "api_get_authorizer_list"];
-    if !known.contains(&endpoint) && endpoint != "api_start_push_ticket" {
-        return None;
-    }
+    let endpoint = Endpoint::from_path(path)?;
     Some(call(state, method, endpoint, query, body, now))
 }
 
 fn call(
     state: &mut State,
     method: &Method,
-    endpoint: &str,
+    endpoint: Endpoint,
     query: &str,
     body: &[u8],
     now: i64,
@@ -358,24 +377,23 @@ fn call(
         return Err(WxError::new(codes::REQUIRE_POST));
     }
     match endpoint {
-        "api_component_token" => component_token(state, &json_object(body)?, now),
-        "api_start_push_ticket" => start_push_ticket(state, &json_object(body)?),
-        _ => {
-            // The token comes first, as on every WeChat API that takes one.
-            let holder = component_token_holder(state, query, now)?;
-            let body = json_object(body)?;
-            let c = identify(&state.world, &body)?;
-            reachable(c)?;
-            if c.appid != holder {
-                return Err(WxError::hinted(codes::INVALID_CREDENTIAL, "the token belongs to another component"));
-            }
-            let appid = c.appid.clone();
-            match endpoint {
-                "api_query_auth" => query_auth(state, &appid, &body, now),
-                "api_authorizer_token" => authorizer_token(state, &appid, &body, now),
-                _ => authorizer_list(state, &appid, &body),
-            }
-        }
+        Endpoint::ComponentToken => return component_token(state, &json_object(body)?, now),
+        Endpoint::StartPushTicket => return start_push_ticket(state, &json_object(body)?),
+        Endpoint::QueryAuth | Endpoint::AuthorizerToken | Endpoint::AuthorizerList => {}
+    }
+    // The token comes first, as on every WeChat API that takes one.
+    let holder = component_token_holder(state, query, now)?;
+    let body = json_object(body)?;
+    let c = identify(&state.world, &body)?;
+    reachable(c)?;
+    if c.appid != holder {
+        return Err(WxError::hinted(codes::INVALID_CREDENTIAL, "the token belongs to another component"));
+    }
+    let appid = c.appid.clone();
+    match endpoint {
+        Endpoint::QueryAuth => query_auth(state, &appid, &body, now),
+        Endpoint::AuthorizerToken => authorizer_token(state, &appid, &body, now),
+        _ => authorizer_list(state, &appid, &body),
     }
 }
 
