@@ -73,5 +73,52 @@ fn whole_invocation_on_loopback(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, event_to_request, response_to_result, whole_invocation_on_loopback);
+/// A third-party platform's work: a ticket push taken through the gateway (verify, decrypt, read, store, `success`),
+/// and an invocation for an authorised mini program with its authorizer token cached.
+fn platform(c: &mut Criterion) {
+    use wx_plugin_manager::emulator::{
+        DEMO_APPID, DEMO_COMPONENT_AES_KEY, DEMO_COMPONENT_APPID, DEMO_COMPONENT_SECRET, DEMO_COMPONENT_TOKEN,
+    };
+    let emulator = Emulator::start().unwrap();
+    let base = emulator.base_url().to_owned();
+    let config = wx_plugin_manager::Config::from_lookup(|name| {
+        let value = match name {
+            "WX_COMPONENT_APPID" => DEMO_COMPONENT_APPID,
+            "WX_COMPONENT_SECRET" => DEMO_COMPONENT_SECRET,
+            "WX_COMPONENT_TOKEN" => DEMO_COMPONENT_TOKEN,
+            "WX_COMPONENT_AES_KEY" => DEMO_COMPONENT_AES_KEY,
+            "WX_API_BASE" => &base,
+            "WX_METRICS" => "off",
+            _ => return None,
+        };
+        Some(value.to_owned())
+    })
+    .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let app = runtime.block_on(async { App::new(&config) }).unwrap();
+    let deadline = || Instant::now() + Duration::from_secs(10);
+    let ticket = emulator.push_ticket(DEMO_COMPONENT_APPID).http_api_event();
+    let authorized = emulator.authorize(DEMO_COMPONENT_APPID, DEMO_APPID, &[40]).http_api_event();
+    for event in [&ticket, &authorized] {
+        let reply = runtime.block_on(app.handle(event.clone(), deadline(), "bench")).unwrap();
+        assert_eq!(reply["body"], "success", "{reply}");
+    }
+    c.bench_function("platform_ticket_push", |b| {
+        b.iter_batched(
+            || ticket.clone(),
+            |event| runtime.block_on(app.handle(event, deadline(), "bench")).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+    let list = json!({"action":"list","authorizerAppid":DEMO_APPID});
+    c.bench_function("platform_invocation_list_via_emulator", |b| {
+        b.iter_batched(
+            || list.clone(),
+            |event| runtime.block_on(app.handle(event, deadline(), "bench")).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+}
+
+criterion_group!(benches, event_to_request, response_to_result, whole_invocation_on_loopback, platform);
 criterion_main!(benches);

@@ -80,7 +80,13 @@ impl App {
             config::Credentials::Platform(platform) => {
                 let durable: Arc<dyn DurableStore> = match redis {
                     Some(redis) => redis,
-                    None => Arc::new(MemoryStore::default()),
+                    None => {
+                        tracing::warn!(
+                            "third-party platform with WX_TOKEN_CACHE=memory: the ticket and refresh tokens live in \
+                             this instance only and die with it; set a redis:// URL for any real deployment"
+                        );
+                        Arc::new(MemoryStore::default())
+                    }
                 };
                 Tokens::Platform(Platform::new(platform, durable, shared)?)
             }
@@ -151,37 +157,38 @@ impl App {
         request_id: &str,
     ) -> gateway::Reply {
         let started = Instant::now();
-        let outcome = match push {
-            Ok((signed, body)) => platform.receive(&self.client, &signed, &body, deadline).await,
-            Err(refusal) => return refusal,
+        let (reply, action, err_code) = match push {
+            Err(refusal) => {
+                let err_code = refusal.body["errCode"].as_i64().unwrap_or_default();
+                (refusal, "push_refused", err_code)
+            }
+            Ok((signed, body)) => match platform.receive(&self.client, &signed, &body, deadline).await {
+                Ok(handled) => {
+                    let (action, err_code) = match handled {
+                        platform::Handled::Ticket { .. } => ("push_ticket", 0),
+                        platform::Handled::Authorized(_) => ("push_authorized", 0),
+                        platform::Handled::Unexchanged { err_code, .. } => ("push_authorized", err_code),
+                        platform::Handled::Unauthorized { .. } => ("push_unauthorized", 0),
+                        platform::Handled::Other { .. } => ("push_other", 0),
+                    };
+                    (gateway::Reply::success(), action, err_code)
+                }
+                Err(failure) => {
+                    let status = match failure {
+                        platform::PushFailure::Unstored(_) => 503,
+                        platform::PushFailure::Refused(platform::push::PushError::Crypt(
+                            platform::crypt::CryptError::Signature,
+                        )) => 401,
+                        _ => 400,
+                    };
+                    tracing::warn!(request_id, err_code = failure.code(), err_msg = %failure, "push not taken");
+                    let reply = gateway::Reply::push_failed(status, failure.code(), &failure.to_string());
+                    let action = if status == 503 { "push_unstored" } else { "push_refused" };
+                    (reply, action, failure.code())
+                }
+            },
         };
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let (reply, action, err_code) = match outcome {
-            Ok(handled) => {
-                let action = match handled {
-                    platform::Handled::Ticket { .. } => "push_ticket",
-                    platform::Handled::Authorized(_) => "push_authorized",
-                    platform::Handled::Unauthorized { .. } => "push_unauthorized",
-                    platform::Handled::Other { .. } => "push_other",
-                };
-                (gateway::Reply::success(), action, 0)
-            }
-            Err(failure) => {
-                let status = match failure {
-                    platform::PushFailure::Unstored(_) => 503,
-                    platform::PushFailure::Refused(platform::push::PushError::Crypt(
-                        platform::crypt::CryptError::Signature,
-                    )) => 401,
-                    _ => 400,
-                };
-                tracing::warn!(request_id, err_code = failure.code(), err_msg = %failure, "push not taken");
-                (
-                    gateway::Reply::push_failed(status, failure.code(), &failure.to_string()),
-                    "push_refused",
-                    failure.code(),
-                )
-            }
-        };
         tracing::info!(request_id, action, err_code, latency_ms, "invocation");
         if self.metrics {
             metrics::emit(action, err_code, latency_ms, &Usage::default(), request_id);

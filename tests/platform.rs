@@ -4,6 +4,7 @@
 mod support;
 
 use std::collections::{HashMap, HashSet};
+
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -35,32 +36,10 @@ fn platform_env<'a>(emu: &'a Emulator, extra: &[(&'a str, &'a str)]) -> Vec<(&'a
     env
 }
 
-/// WeChat's POST to the authorisation-event URL, as an HTTP API (payload 2.0) delivers it: no authorisation at all.
+/// WeChat's POST to the authorisation-event URL as an HTTP API route without authorisation delivers it, with the
+/// query and body given.
 fn push_event(query: &str, body: &str) -> Value {
-    let params: HashMap<String, String> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
-    json!({
-        "version": "2.0",
-        "routeKey": "POST /wechat/authorization-events",
-        "rawPath": "/wechat/authorization-events",
-        "rawQueryString": query,
-        "queryStringParameters": params,
-        "headers": {"content-type": "text/xml", "user-agent": "Mozilla/4.0"},
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "abc123",
-            "domainName": "abc123.execute-api.ap-east-1.amazonaws.com",
-            "domainPrefix": "abc123",
-            "http": {"method": "POST", "path": "/wechat/authorization-events", "protocol": "HTTP/1.1",
-                     "sourceIp": "101.226.103.10", "userAgent": "Mozilla/4.0"},
-            "requestId": "push-1",
-            "routeKey": "POST /wechat/authorization-events",
-            "stage": "$default",
-            "time": "22/Nov/2026:00:00:00 +0000",
-            "timeEpoch": 1763800000000_u64
-        },
-        "body": body,
-        "isBase64Encoded": false
-    })
+    PlatformPush { query: query.to_owned(), body: body.to_owned() }.http_api_event()
 }
 
 fn deliver(api: &RuntimeApi, push: &PlatformPush) -> Value {

@@ -86,6 +86,36 @@ impl PlatformPush {
     pub fn query_param(&self, name: &str) -> Option<String> {
         form_urlencoded::parse(self.query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
     }
+
+    /// The push as an API Gateway HTTP API (payload 2.0) hands it to the function on a route without
+    /// authorisation (`POST /wechat/authorization-events`): what a deployed function receives from WeChat.
+    pub fn http_api_event(&self) -> serde_json::Value {
+        let params: HashMap<String, String> = form_urlencoded::parse(self.query.as_bytes()).into_owned().collect();
+        let path = "/wechat/authorization-events";
+        serde_json::json!({
+            "version": "2.0",
+            "routeKey": format!("POST {path}"),
+            "rawPath": path,
+            "rawQueryString": self.query,
+            "queryStringParameters": params,
+            "headers": {"content-type": "text/xml", "user-agent": "Mozilla/4.0"},
+            "requestContext": {
+                "accountId": "123456789012",
+                "apiId": "abc123",
+                "domainName": "abc123.execute-api.ap-east-1.amazonaws.com",
+                "domainPrefix": "abc123",
+                "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "101.226.103.10",
+                         "userAgent": "Mozilla/4.0"},
+                "requestId": "wechat-push",
+                "routeKey": format!("POST {path}"),
+                "stage": "$default",
+                "time": "22/Nov/2026:00:00:00 +0000",
+                "timeEpoch": 1_763_800_000_000_u64
+            },
+            "body": self.body,
+            "isBase64Encoded": false
+        })
+    }
 }
 
 /// Why a scripted platform change could not be made (an unknown platform or mini program).

@@ -29,6 +29,12 @@ use push::{Push, PushError, Signed};
 pub const PUSH_BUDGET: Duration = Duration::from_millis(4500);
 /// The permission set (权限集) of the plugin-management APIs.
 pub const PLUGIN_PERMISSION_SET: u64 = 40;
+/// How far a ticket's CreateTime may be ahead of this clock (skew) before the push is refused.
+const MAX_CLOCK_AHEAD_SECS: i64 = 600;
+/// How long "not authorised" is remembered for a mini program, so repeated calls do not each scan WeChat's list.
+const NOT_AUTHORISED_MEMORY: Duration = Duration::from_secs(60);
+/// Token cells kept for this many mini programs at most; past it, those without a token are dropped.
+const MAX_CELLS: usize = 10_000;
 /// `api_get_authorizer_list` gives at most this many per page.
 const LIST_PAGE: usize = 500;
 /// Pages read while recovering one refresh token (100,000 mini programs), so a broken answer cannot loop.
@@ -50,6 +56,8 @@ pub struct Platform {
     shared: Option<Arc<dyn TokenStore>>,
     component: TokenCell,
     authorizers: Mutex<HashMap<String, Arc<TokenCell>>>,
+    /// Mini programs found not to have authorised the platform, and when that was found.
+    not_authorised: Mutex<HashMap<String, (Instant, Error)>>,
 }
 
 impl std::fmt::Debug for Platform {
@@ -65,6 +73,9 @@ pub enum Handled {
     Ticket { newest: bool },
     /// A mini program (re-)authorised the platform and its refresh token is stored.
     Authorized(Authorization),
+    /// A mini program authorised the platform but WeChat would not exchange the code (`err_code`): its refresh token
+    /// is recovered from WeChat's list on first use.
+    Unexchanged { authorizer_appid: String, err_code: i64 },
     /// A mini program withdrew; what was stored for it is gone.
     Unauthorized { authorizer_appid: String },
     /// Another event: acknowledged only.
@@ -104,6 +115,14 @@ impl PushFailure {
             PushFailure::Unstored(_) => -503,
         }
     }
+}
+
+/// Why an authorisation code bought nothing.
+enum Exchange {
+    /// WeChat refused the code or failed.
+    WeChat(Error),
+    /// The refresh token came back but could not be stored.
+    Unstored(String),
 }
 
 /// A stored ticket, kept as `<CreateTime>|<ticket>` so the newest wins.
@@ -179,6 +198,7 @@ impl Platform {
             shared,
             component,
             authorizers: Mutex::default(),
+            not_authorised: Mutex::default(),
         })
     }
 
@@ -201,6 +221,9 @@ impl Platform {
 
     fn cell(&self, authorizer: &str) -> Arc<TokenCell> {
         let mut cells = self.authorizers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if cells.len() >= MAX_CELLS && !cells.contains_key(authorizer) {
+            cells.retain(|_, cell| cell.holds_token());
+        }
         let key = || format!("wx:token:authorizer:{}:{authorizer}", self.appid);
         cells
             .entry(authorizer.to_owned())
@@ -225,6 +248,10 @@ impl Platform {
             Push::Ticket { component_appid, .. } if component_appid != self.appid => {
                 Err(PushFailure::OtherPlatform(component_appid))
             }
+            Push::Ticket { create_time, .. } if create_time > (now_ms() / 1000) as i64 + MAX_CLOCK_AHEAD_SECS => {
+                // Newest-wins would let one ticket from the future block every real one for good.
+                Err(PushFailure::Refused(PushError::Missing("a CreateTime that is not in the future")))
+            }
             Push::Ticket { ticket, create_time, .. } => {
                 let newest = self
                     .store_ticket(&Ticket { create_time, value: ticket }, deadline)
@@ -235,18 +262,19 @@ impl Platform {
             }
             Push::Authorized { authorizer_appid, code, updated } => {
                 tracing::info!(component = %self.appid, authorizer = %authorizer_appid, updated, "authorised");
-                match self.exchange_code(client, &code, deadline).await {
+                match self.exchange(client, &code, deadline).await {
                     Ok(authorization) => Ok(Handled::Authorized(authorization)),
-                    // The code is spent or WeChat failed: the refresh token can still be recovered through
+                    Err(Exchange::Unstored(why)) => Err(PushFailure::Unstored(why)),
+                    // WeChat refused or failed: the refresh token can still be recovered through
                     // api_get_authorizer_list on first use, so WeChat is told `success` all the same.
-                    Err(e) => {
+                    Err(Exchange::WeChat(e)) => {
                         tracing::error!(
                             authorizer = %authorizer_appid,
                             err_code = e.err_code(),
                             err_msg = %e,
                             "could not exchange the authorisation code; the refresh token will be recovered on first use"
                         );
-                        Ok(Handled::Authorized(Authorization { authorizer_appid, plugin_permission: false }))
+                        Ok(Handled::Unexchanged { authorizer_appid, err_code: e.err_code() })
                     }
                 }
             }
@@ -309,26 +337,37 @@ impl Platform {
         code: &str,
         deadline: Instant,
     ) -> Result<Authorization, Error> {
+        self.exchange(client, code, deadline).await.map_err(|e| match e {
+            Exchange::WeChat(e) => e,
+            Exchange::Unstored(why) => store_error(why),
+        })
+    }
+
+    async fn exchange(&self, client: &WeChatClient, code: &str, deadline: Instant) -> Result<Authorization, Exchange> {
         let body = json!({ "component_appid": self.appid, "authorization_code": code });
-        let answer = self.component_call(client, QUERY_AUTH, &body, deadline).await?;
-        let info = answer.get("authorization_info").and_then(Value::as_object);
-        let text = |name: &str| info.and_then(|i| i.get(name)).and_then(Value::as_str).filter(|s| !s.is_empty());
+        let answer = self.component_call(client, QUERY_AUTH, &body, deadline).await.map_err(Exchange::WeChat)?;
+        let unreadable = |what: &str| {
+            Exchange::WeChat(Error::token_failure(Failure::InvalidJson(format!(
+                "(api_query_auth's answer, withheld: {what})"
+            ))))
+        };
+        let info = answer.get("authorization_info").and_then(Value::as_object).ok_or_else(|| unreadable("no info"))?;
+        let text = |name: &str| info.get(name).and_then(Value::as_str).filter(|s| !s.is_empty());
         let (Some(authorizer), Some(refresh)) = (text("authorizer_appid"), text("authorizer_refresh_token")) else {
-            return Err(Error::token_failure(Failure::InvalidJson(
-                "(api_query_auth's answer, withheld: it has no authorizer_appid or authorizer_refresh_token)".into(),
-            )));
+            return Err(unreadable("no authorizer_appid or authorizer_refresh_token"));
         };
         if !crate::operation::is_appid(authorizer) {
-            return Err(Error::token_failure(Failure::InvalidJson("(api_query_auth named no valid appid)".into())));
+            return Err(unreadable("no valid authorizer_appid"));
         }
-        self.put(&self.refresh_key(authorizer), refresh, deadline).await.map_err(store_error)?;
+        self.put(&self.refresh_key(authorizer), refresh, deadline).await.map_err(Exchange::Unstored)?;
+        self.not_authorised.lock().unwrap_or_else(|p| p.into_inner()).remove(authorizer);
         // Re-authorisation voids the previous access token at once: replace whatever is cached.
         let cell = self.cell(authorizer);
         cell.forget(deadline).await;
-        if let Ok(token) = parse_token(info.expect("has fields"), "authorizer_access_token", now_ms()) {
+        if let Ok(token) = parse_token(info, "authorizer_access_token", now_ms()) {
             cell.offer(&token, deadline).await;
         }
-        let granted = info.and_then(|i| i.get("func_info")).and_then(Value::as_array).into_iter().flatten();
+        let granted = info.get("func_info").and_then(Value::as_array).into_iter().flatten();
         let plugin_permission = granted
             .filter_map(|f| f.pointer("/funcscope_category/id").and_then(Value::as_u64))
             .any(|id| id == PLUGIN_PERMISSION_SET);
@@ -367,7 +406,22 @@ impl Platform {
         authorizer: &str,
         deadline: Instant,
     ) -> Result<(SecretString, Acquired), Error> {
-        self.cell(authorizer).get(deadline, || self.fetch_authorizer_token(client, authorizer, deadline)).await
+        {
+            let mut known = self.not_authorised.lock().unwrap_or_else(|p| p.into_inner());
+            known.retain(|_, (at, _)| at.elapsed() < NOT_AUTHORISED_MEMORY);
+            if let Some((_, e)) = known.get(authorizer) {
+                return Err(e.clone());
+            }
+        }
+        let got =
+            self.cell(authorizer).get(deadline, || self.fetch_authorizer_token(client, authorizer, deadline)).await;
+        if let Err(e) = &got {
+            if matches!(e.err_code(), sdk_codes::NOT_AUTHORISED | codes::COMPONENT_NOT_AUTHORIZED) {
+                let mut known = self.not_authorised.lock().unwrap_or_else(|p| p.into_inner());
+                known.insert(authorizer.to_owned(), (Instant::now(), e.clone()));
+            }
+        }
+        got
     }
 
     /// After WeChat refused `stale` for `authorizer`: see [`TokenCell::invalidate`].
@@ -473,8 +527,17 @@ impl Platform {
             if let Some(rotated) = returned.filter(|r| *r != refresh) {
                 // Stored before the old one is let go (it still works for a while); unless another instance has
                 // stored something newer meanwhile.
-                let swapped = stored(deadline, self.durable.swap(&key, Some(&refresh), rotated)).await;
-                tracing::info!(authorizer, stored = ?swapped, "WeChat rotated the refresh token");
+                match stored(deadline, self.durable.swap(&key, Some(&refresh), rotated)).await {
+                    Ok(true) => tracing::info!(authorizer, "WeChat rotated the refresh token; the new one is stored"),
+                    Ok(false) => tracing::warn!(
+                        authorizer,
+                        "WeChat rotated the refresh token, but the store already \
+                                                           holds another (a re-authorisation?); keeping that one"
+                    ),
+                    Err(why) => tracing::error!(authorizer, error = %why, "WeChat rotated the refresh token and it \
+                                                 could not be stored: the old one works 5 more minutes, then the \
+                                                 list recovers it"),
+                }
             }
             return Ok(token);
         }

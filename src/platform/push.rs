@@ -9,8 +9,8 @@ use quick_xml::Reader;
 
 use super::crypt::{CryptError, MsgCrypt};
 
-/// A push, read.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A push, read. Its Debug output leaves out the ticket and the authorisation code.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Push {
     /// A new component_verify_ticket for the platform `component_appid`.
     Ticket { component_appid: String, ticket: String, create_time: i64 },
@@ -21,6 +21,29 @@ pub enum Push {
     Unauthorized { authorizer_appid: String },
     /// Another event for the platform: answered, not acted on.
     Other { info_type: String },
+}
+
+impl std::fmt::Debug for Push {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Push::Ticket { component_appid, create_time, .. } => f
+                .debug_struct("Ticket")
+                .field("component_appid", component_appid)
+                .field("ticket", &"[REDACTED]")
+                .field("create_time", create_time)
+                .finish(),
+            Push::Authorized { authorizer_appid, updated, .. } => f
+                .debug_struct("Authorized")
+                .field("authorizer_appid", authorizer_appid)
+                .field("code", &"[REDACTED]")
+                .field("updated", updated)
+                .finish(),
+            Push::Unauthorized { authorizer_appid } => {
+                f.debug_struct("Unauthorized").field("authorizer_appid", authorizer_appid).finish()
+            }
+            Push::Other { info_type } => f.debug_struct("Other").field("info_type", info_type).finish(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -136,6 +136,11 @@ impl TokenCell {
         fetched.map(|token| (self.keep(&token), Acquired::Fetched))
     }
 
+    /// Whether this container holds a token that is not yet due.
+    pub fn holds_token(&self) -> bool {
+        self.fresh_local().is_some()
+    }
+
     /// Keeps a token that came without asking (an authorisation's first authorizer token), here and in the fleet.
     pub async fn offer(&self, token: &CachedToken, deadline: Instant) {
         self.keep(token);
