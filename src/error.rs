@@ -17,6 +17,8 @@ pub mod sdk_codes {
     pub const NO_TICKET: i64 = -602001;
     /// Ours: the mini program is not known to have authorised the platform (nothing stored, not in WeChat's list).
     pub const NOT_AUTHORISED: i64 = -602002;
+    /// Ours: a third-party platform's store (Redis) could not be read or written.
+    pub const STORE_UNAVAILABLE: i64 = -602003;
 }
 
 /// How an exchange with WeChat failed, short of an answer.

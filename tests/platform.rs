@@ -97,8 +97,10 @@ fn a_ticket_push_is_stored_and_an_authorised_mini_program_gets_its_quick_update(
     // The exchange's own authorizer token served the call: no second token request.
     assert_eq!(p.emu.authorizer_token_calls(), 0);
     let output = p.function.output();
-    for secret in [DEMO_COMPONENT_SECRET, DEMO_COMPONENT_AES_KEY] {
-        assert!(!output.contains(secret), "a platform secret was logged");
+    let ticket = p.emu.current_ticket(COMPONENT).unwrap();
+    let refresh = p.emu.refresh_token(COMPONENT, DEMO_APPID).unwrap();
+    for secret in [DEMO_COMPONENT_SECRET, DEMO_COMPONENT_AES_KEY, DEMO_COMPONENT_TOKEN, &ticket, &refresh] {
+        assert!(!output.contains(secret), "a platform secret was logged: {secret}");
     }
     for token in p.emu.issued_tokens() {
         assert!(!output.contains(&token), "a token was logged");
@@ -267,4 +269,43 @@ fn a_lost_refresh_token_is_recovered_from_wechat_s_list_and_a_rotated_one_is_sav
     emu.invalidate_tokens(BUYER);
     assert_eq!(api.invoke(&list_for(BUYER), TIMEOUT).response()["errCode"], 0);
     assert_eq!(redis.cli(&["GET", &refresh_key]), rotated);
+}
+
+#[test]
+fn during_a_key_rotation_pushes_under_the_previous_key_are_still_taken() {
+    let emu = Emulator::start().unwrap();
+    let api = RuntimeApi::start();
+    // The console has a new key; WeChat still pushes under the old one for a while.
+    let new_key = "rotatedComponentAesKey0123456789abcdefghijk";
+    let env = platform_env(
+        &emu,
+        &[("WX_COMPONENT_AES_KEY", new_key), ("WX_COMPONENT_AES_KEY_PREVIOUS", DEMO_COMPONENT_AES_KEY)],
+    );
+    let _function = Function::spawn(&api, &env);
+    assert_success(&deliver(&api, &emu.push_ticket(COMPONENT)));
+    assert_success(&deliver(&api, &emu.authorize(COMPONENT, DEMO_APPID, &[40])));
+    assert_eq!(api.invoke(&list_for(DEMO_APPID), TIMEOUT).response()["errCode"], 0);
+}
+
+#[test]
+fn a_verified_push_that_cannot_be_stored_is_not_answered_success() {
+    let mut redis = RedisServer::start();
+    let emu = Emulator::start().unwrap();
+    let api = RuntimeApi::start();
+    let url = redis.url();
+    let function = Function::spawn(&api, &platform_env(&emu, &[("WX_TOKEN_CACHE", &url)]));
+    assert_success(&deliver(&api, &emu.push_ticket(COMPONENT)));
+
+    redis.kill();
+    let reply = deliver(&api, &emu.push_ticket(COMPONENT));
+    assert_eq!(reply["statusCode"], 503, "WeChat must not hear success for a ticket that was not kept: {reply}");
+    let reply = deliver(&api, &emu.authorize(COMPONENT, DEMO_APPID, &[40]));
+    assert_eq!(reply["statusCode"], 503, "nor for a refresh token that was not kept: {reply}");
+    assert!(function.output().contains("push_unstored"));
+
+    // Back up (empty, as after a failover): the next push is kept, and the mini program is recovered from the list.
+    redis.restart();
+    assert_success(&deliver(&api, &emu.push_ticket(COMPONENT)));
+    assert_eq!(api.invoke(&list_for(DEMO_APPID), TIMEOUT).response()["errCode"], 0);
+    assert_eq!(emu.count("/cgi-bin/component/api_get_authorizer_list"), 1);
 }

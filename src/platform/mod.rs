@@ -155,7 +155,11 @@ async fn stored<T, E: std::fmt::Debug>(
 }
 
 fn store_error(why: String) -> Error {
-    Error::token_failure(Failure::Network(format!("the platform's store is unavailable: {why}")))
+    Error::Token {
+        method: "",
+        errcode: sdk_codes::STORE_UNAVAILABLE,
+        errmsg: format!("the platform's store is unavailable: {why}"),
+    }
 }
 
 /// The error that says a mini program must authorise the platform again: WeChat's code when WeChat said so.
@@ -345,7 +349,13 @@ impl Platform {
 
     async fn exchange(&self, client: &WeChatClient, code: &str, deadline: Instant) -> Result<Authorization, Exchange> {
         let body = json!({ "component_appid": self.appid, "authorization_code": code });
-        let answer = self.component_call(client, QUERY_AUTH, &body, deadline).await.map_err(Exchange::WeChat)?;
+        let answer = self.component_call(client, QUERY_AUTH, &body, deadline).await.map_err(|e| {
+            // Without the store there is no ticket to buy the component token with, and nowhere to keep the answer.
+            match e.err_code() {
+                sdk_codes::STORE_UNAVAILABLE => Exchange::Unstored(e.to_string()),
+                _ => Exchange::WeChat(e),
+            }
+        })?;
         let unreadable = |what: &str| {
             Exchange::WeChat(Error::token_failure(Failure::InvalidJson(format!(
                 "(api_query_auth's answer, withheld: {what})"
