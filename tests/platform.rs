@@ -309,3 +309,21 @@ fn a_verified_push_that_cannot_be_stored_is_not_answered_success() {
     assert_eq!(api.invoke(&list_for(DEMO_APPID), TIMEOUT).response()["errCode"], 0);
     assert_eq!(emu.count("/cgi-bin/component/api_get_authorizer_list"), 1);
 }
+
+#[test]
+fn expired_component_and_authorizer_tokens_are_each_fetched_again_once() {
+    let p = platform(&[]);
+    assert_success(&deliver(&p.api, &p.emu.push_ticket(COMPONENT)));
+    assert_success(&deliver(&p.api, &p.emu.authorize(COMPONENT, DEMO_APPID, &[40])));
+    assert_eq!(p.api.invoke(&list_for(DEMO_APPID), TIMEOUT).response()["errCode"], 0);
+    assert_eq!((p.emu.component_token_calls(), p.emu.authorizer_token_calls()), (1, 0));
+
+    // Two hours pass at WeChat (not on the function's clock): both cached tokens now answer 42001.
+    p.emu.advance(Duration::from_secs(7300));
+    let result = p.api.invoke(&list_for(DEMO_APPID), TIMEOUT).response();
+    assert_eq!(result["errCode"], 0, "{result}");
+    // The plugin call refused the authorizer token; api_authorizer_token refused the component token, which was
+    // fetched again once, and api_authorizer_token asked again once; then the plugin call was retried once.
+    assert_eq!((p.emu.component_token_calls(), p.emu.authorizer_token_calls()), (2, 2));
+    assert_eq!(p.emu.count("/wxa/plugin"), 3);
+}
