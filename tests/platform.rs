@@ -13,7 +13,7 @@ use support::redis::RedisServer;
 use support::runtime_api::{Outcome, RuntimeApi};
 use support::setup::TIMEOUT;
 use wx_plugin_manager::emulator::{
-    Emulator, PlatformPush, DEMO_APPID, DEMO_COMPONENT_AES_KEY, DEMO_COMPONENT_APPID, DEMO_COMPONENT_SECRET,
+    Emulator, Fault, PlatformPush, DEMO_APPID, DEMO_COMPONENT_AES_KEY, DEMO_COMPONENT_APPID, DEMO_COMPONENT_SECRET,
     DEMO_COMPONENT_TOKEN,
 };
 use wx_plugin_manager::platform::crypt::MsgCrypt;
@@ -326,4 +326,21 @@ fn expired_component_and_authorizer_tokens_are_each_fetched_again_once() {
     // fetched again once, and api_authorizer_token asked again once; then the plugin call was retried once.
     assert_eq!((p.emu.component_token_calls(), p.emu.authorizer_token_calls()), (2, 2));
     assert_eq!(p.emu.count("/wxa/plugin"), 3);
+}
+
+#[test]
+fn a_push_is_answered_within_wechat_s_five_seconds_even_when_the_exchange_hangs() {
+    let p = platform(&[]);
+    assert_success(&deliver(&p.api, &p.emu.push_ticket(COMPONENT)));
+    p.emu.script("/cgi-bin/component/api_query_auth", Fault::Delay { ms: 8000 }, 1);
+    let push = p.emu.authorize(COMPONENT, DEMO_APPID, &[40]);
+    let started = std::time::Instant::now();
+    // The invocation itself may last 10 s; WeChat gives up after 5.
+    let reply = p.api.invoke(&push.http_api_event(), Duration::from_secs(10)).response();
+    let took = started.elapsed();
+    assert_success(&reply);
+    assert!(took < Duration::from_secs(5), "answered after {took:?}");
+    // The code was not exchanged in time; the mini program is recovered from WeChat's list on its first call.
+    assert_eq!(p.api.invoke(&list_for(DEMO_APPID), TIMEOUT).response()["errCode"], 0);
+    assert_eq!(p.emu.count("/cgi-bin/component/api_get_authorizer_list"), 1);
 }
