@@ -527,8 +527,8 @@ impl Platform {
                     tracing::warn!(authorizer, "refresh token refused (61023); reading the store, then WeChat's list");
                     continue;
                 }
-                Err(e) if e.err_code() == codes::COMPONENT_NOT_AUTHORIZED => {
-                    return Err(reauthorise(authorizer, &self.appid, e.err_code(), &e.to_string()))
+                Err(Error::Token { errcode: codes::COMPONENT_NOT_AUTHORIZED, errmsg, .. }) => {
+                    return Err(reauthorise(authorizer, &self.appid, codes::COMPONENT_NOT_AUTHORIZED, &errmsg))
                 }
                 Err(e) => return Err(e),
             };
@@ -537,16 +537,14 @@ impl Platform {
             if let Some(rotated) = returned.filter(|r| *r != refresh) {
                 // Stored before the old one is let go (it still works for a while); unless another instance has
                 // stored something newer meanwhile.
-                match stored(deadline, self.durable.swap(&key, Some(&refresh), rotated)).await {
-                    Ok(true) => tracing::info!(authorizer, "WeChat rotated the refresh token; the new one is stored"),
-                    Ok(false) => tracing::warn!(
-                        authorizer,
-                        "WeChat rotated the refresh token, but the store already \
-                                                           holds another (a re-authorisation?); keeping that one"
-                    ),
-                    Err(why) => tracing::error!(authorizer, error = %why, "WeChat rotated the refresh token and it \
-                                                 could not be stored: the old one works 5 more minutes, then the \
-                                                 list recovers it"),
+                let why = match stored(deadline, self.durable.swap(&key, Some(&refresh), rotated)).await {
+                    Ok(true) => None,
+                    Ok(false) => Some("the store holds another already (a re-authorisation?); keeping that".into()),
+                    Err(why) => Some(format!("could not store it ({why}); the list recovers it when the old one dies")),
+                };
+                match why {
+                    None => tracing::info!(authorizer, "WeChat rotated the refresh token; the new one is stored"),
+                    Some(why) => tracing::warn!(authorizer, why, "WeChat rotated the refresh token"),
                 }
             }
             return Ok(token);

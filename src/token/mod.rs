@@ -201,10 +201,7 @@ impl TokenCell {
 
     /// Forgets whatever token is held (its grant was withdrawn), here and in the shared store.
     pub async fn forget(&self, deadline: Instant) {
-        let local = self.local().take();
-        if let Some(token) = local {
-            self.invalidate(&token.value, deadline).await;
-        }
+        self.local().take();
         if let Some(shared) = &self.shared {
             if let Some(Ok(Some(token))) = within(deadline, shared.load(&self.key)).await {
                 let _ = within(deadline, shared.remove_if(&self.key, token.value.expose_secret())).await;
