@@ -84,7 +84,8 @@ fn platform(extra: &[(&str, &str)]) -> Platform {
 
 #[test]
 fn a_ticket_push_is_stored_and_an_authorised_mini_program_gets_its_quick_update() {
-    let p = platform(&[]);
+    // At the most verbose log level, so that the check on secrets below covers every log line there is.
+    let p = platform(&[("RUST_LOG", "trace")]);
     assert_success(&deliver(&p.api, &p.emu.push_ticket(COMPONENT)));
     assert_success(&deliver(&p.api, &p.emu.authorize(COMPONENT, DEMO_APPID, &[18, 40])));
     assert_eq!(p.emu.component_token_calls(), 1, "the stored ticket bought the component token for the exchange");
