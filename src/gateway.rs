@@ -88,17 +88,15 @@ impl Reply {
             .with_header(CONTENT_TYPE, "text/plain; charset=utf-8")
     }
 
-    /// A push refused or not kept: the sample library's code (or −503) in `errCode`.
-    pub fn push_failed(status: u16, err_code: i64, detail: &str) -> Reply {
+    /// A failure answered at the HTTP edge, with its own `errCode`.
+    pub fn failed(status: u16, err_code: i64, detail: &str) -> Reply {
         let body = json!({ "errCode": err_code, "errMsg": format!("{}:fail {detail}", crate::error::prefix("")) });
         Reply { status, body, headers: Vec::new() }
     }
 
     /// A refusal at the HTTP edge, before any call: errCode is minus the status.
     fn refuse(status: u16, detail: &str) -> Reply {
-        let body =
-            json!({ "errCode": -i64::from(status), "errMsg": format!("{}:fail {detail}", crate::error::prefix("")) });
-        Reply { status, body, headers: Vec::new() }
+        Reply::failed(status, -i64::from(status), detail)
     }
 
     fn with_header(mut self, name: http::HeaderName, value: &'static str) -> Reply {

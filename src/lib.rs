@@ -174,16 +174,12 @@ impl App {
                     (gateway::Reply::success(), action, err_code)
                 }
                 Err(failure) => {
-                    let status = match failure {
-                        platform::PushFailure::Unstored(_) => 503,
-                        platform::PushFailure::Refused(platform::push::PushError::Crypt(
-                            platform::crypt::CryptError::Signature,
-                        )) => 401,
-                        _ => 400,
-                    };
                     tracing::warn!(request_id, err_code = failure.code(), err_msg = %failure, "push not taken");
-                    let reply = gateway::Reply::push_failed(status, failure.code(), &failure.to_string());
-                    let action = if status == 503 { "push_unstored" } else { "push_refused" };
+                    let reply = gateway::Reply::failed(failure.status(), failure.code(), &failure.to_string());
+                    let action = match failure {
+                        platform::PushFailure::Unstored(_) => "push_unstored",
+                        _ => "push_refused",
+                    };
                     (reply, action, failure.code())
                 }
             },

@@ -135,13 +135,7 @@ fn invoke(path: &std::path::Path, api_base: Option<String>, timeout: f64) -> Exi
         "WX_SECRET" if !configured => Some(DEMO_SECRET.to_owned()),
         _ => own(name),
     });
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("wxpm: cannot start an async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let Some(runtime) = runtime() else { return ExitCode::FAILURE };
     let deadline = Instant::now() + limit;
     let outcome = runtime.block_on(async {
         let app = App::new(&config?.resolve(own).await?)?;
@@ -157,13 +151,7 @@ fn platform(command: PlatformCommand) -> ExitCode {
     if own("WX_TOKEN_CACHE").is_none_or(|cache| cache == "memory") {
         eprintln!("wxpm platform: WX_TOKEN_CACHE is memory: nothing stored outlives this command (set a redis:// URL)");
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("wxpm: cannot start an async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let Some(runtime) = runtime() else { return ExitCode::FAILURE };
     let deadline = Instant::now() + Duration::from_secs(10);
     let outcome = runtime.block_on(async {
         let app = App::new(&Config::from_env()?.resolve(own).await?)?;
@@ -185,6 +173,15 @@ fn platform(command: PlatformCommand) -> ExitCode {
         })
     });
     report(outcome)
+}
+
+/// The single-threaded runtime a command runs on, as the Lambda binary's; says why on stderr when there is none.
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| eprintln!("wxpm: cannot start an async runtime: {e}"))
+        .ok()
 }
 
 fn read_event(path: &std::path::Path) -> Result<Value, Error> {

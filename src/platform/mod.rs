@@ -105,6 +105,16 @@ pub enum PushFailure {
 }
 
 impl PushFailure {
+    /// The HTTP status WeChat is answered with: 401 for a signature that does not verify, 503 when the push could
+    /// not be kept, 400 for the rest.
+    pub fn status(&self) -> u16 {
+        match self {
+            PushFailure::Refused(PushError::Crypt(crypt::CryptError::Signature)) => 401,
+            PushFailure::Unstored(_) => 503,
+            _ => 400,
+        }
+    }
+
     /// The sample library's code for a refusal (−40001 a bad signature …), or −503 when the store failed.
     pub fn code(&self) -> i64 {
         match self {
@@ -296,26 +306,30 @@ impl Platform {
 
     /// Keeps `ticket` unless a newer one is stored; says whether it is now the newest.
     async fn store_ticket(&self, ticket: &Ticket, deadline: Instant) -> Result<bool, String> {
-        let key = self.ticket_key();
-        // Another instance may write between our read and our swap: read again, a few times.
-        for _ in 0..3 {
-            let current = stored(deadline, self.durable.get(&key)).await?;
-            if current.as_deref().and_then(Ticket::parse).is_some_and(|c| c.create_time > ticket.create_time) {
-                return Ok(false);
-            }
-            if stored(deadline, self.durable.swap(&key, current.as_deref(), &ticket.encode())).await? {
-                return Ok(true);
-            }
-        }
-        Err("the ticket kept changing under us".to_owned())
+        let newer_stored =
+            |current: Option<&str>| current.and_then(Ticket::parse).is_some_and(|c| c.create_time > ticket.create_time);
+        let encoded = ticket.encode();
+        self.replace(&self.ticket_key(), |current| (!newer_stored(current)).then_some(encoded.as_str()), deadline).await
     }
 
     /// Sets `key` to `value`, whatever it held.
     async fn put(&self, key: &str, value: &str, deadline: Instant) -> Result<(), String> {
+        self.replace(key, |_| Some(value), deadline).await.map(|_| ())
+    }
+
+    /// Sets `key` to what `choose` makes of its current value (`None`: leave it); says whether it was set. Another
+    /// instance may write between our read and our swap: then it reads again, a few times.
+    async fn replace<'v>(
+        &self,
+        key: &str,
+        choose: impl Fn(Option<&str>) -> Option<&'v str>,
+        deadline: Instant,
+    ) -> Result<bool, String> {
         for _ in 0..3 {
             let current = stored(deadline, self.durable.get(key)).await?;
+            let Some(value) = choose(current.as_deref()) else { return Ok(false) };
             if stored(deadline, self.durable.swap(key, current.as_deref(), value)).await? {
-                return Ok(());
+                return Ok(true);
             }
         }
         Err(format!("{key} kept changing under us"))

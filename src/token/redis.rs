@@ -95,16 +95,6 @@ impl RedisStore {
         self.attempt(what, op).await
     }
 
-    /// As `run`, but tried even while resting: a durable value has no local copy to fall back on, so one slow
-    /// token-cache operation must not fail the next ticket or refresh-token read.
-    async fn run_durable<T, F, Fut>(&self, what: &'static str, op: F) -> Result<T, Unavailable>
-    where
-        F: Fn(ConnectionManager) -> Fut,
-        Fut: std::future::Future<Output = Result<T, RedisError>>,
-    {
-        self.attempt(what, op).await
-    }
-
     async fn attempt<T, F, Fut>(&self, what: &'static str, op: F) -> Result<T, Unavailable>
     where
         F: Fn(ConnectionManager) -> Fut,
@@ -189,15 +179,17 @@ impl TokenStore for RedisStore {
 }
 
 /// Durable values are plain keys without a TTL (so a Redis with `maxmemory-policy volatile-*` never evicts them).
+/// They are tried even while the token cache rests: a durable value has no local copy to fall back on, so one slow
+/// token-cache operation must not fail the next ticket or refresh-token read.
 #[async_trait]
 impl DurableStore for RedisStore {
     async fn get(&self, key: &str) -> Result<Option<String>, Unavailable> {
-        self.run_durable("get", |mut r| async move { r.get(key).await }).await
+        self.attempt("get", |mut r| async move { r.get(key).await }).await
     }
 
     async fn swap(&self, key: &str, expected: Option<&str>, value: &str) -> Result<bool, Unavailable> {
         let swapped: i64 = self
-            .run_durable("swap", |mut r| {
+            .attempt("swap", |mut r| {
                 let mut call = self.swap.key(key);
                 call.arg(if expected.is_some() { "1" } else { "0" }).arg(expected.unwrap_or_default()).arg(value);
                 async move { call.invoke_async(&mut r).await }
@@ -208,7 +200,7 @@ impl DurableStore for RedisStore {
 
     async fn delete_if(&self, key: &str, expected: &str) -> Result<bool, Unavailable> {
         let deleted: i64 = self
-            .run_durable("delete_if", |mut r| {
+            .attempt("delete_if", |mut r| {
                 let mut call = self.unlock.key(key);
                 call.arg(expected);
                 async move { call.invoke_async(&mut r).await }
@@ -221,7 +213,7 @@ impl DurableStore for RedisStore {
         // Our keys hold appids only ([A-Za-z0-9_-]), so the prefix has no glob characters to escape.
         let pattern = format!("{prefix}*");
         let mut keys: Vec<String> = self
-            .run_durable("keys", |mut r| {
+            .attempt("keys", |mut r| {
                 let pattern = pattern.clone();
                 async move {
                     let mut found = Vec::new();
