@@ -140,12 +140,6 @@ pub fn prefix(method: &str) -> String {
     }
 }
 
-impl From<Error> for lambda_runtime::Diagnostic {
-    fn from(e: Error) -> Self {
-        lambda_runtime::Diagnostic { error_type: e.kind().to_owned(), error_message: e.to_json().to_string() }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,10 +151,10 @@ mod tests {
             e.to_json(),
             json!({"errCode":89243,"errMsg":"openapi.pluginManager.unbindPlugin:fail x rid: 1-2-3"})
         );
-        let d = lambda_runtime::Diagnostic::from(e);
-        assert_eq!(d.error_type, "WxApiError");
+        let reported = e.to_lambda_json();
+        assert_eq!(reported["errorType"], "WxApiError");
         assert_eq!(
-            d.error_message,
+            reported["errorMessage"],
             r#"{"errCode":89243,"errMsg":"openapi.pluginManager.unbindPlugin:fail x rid: 1-2-3"}"#
         );
     }

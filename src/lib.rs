@@ -10,6 +10,7 @@ pub mod config;
 pub mod emulator;
 pub mod error;
 pub mod gateway;
+pub mod lambda;
 pub mod logging;
 pub mod metrics;
 pub mod operation;
@@ -23,9 +24,11 @@ use std::time::{Duration, Instant};
 
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
+use tracing::Level;
 
 pub use config::Config;
 pub use error::Error;
+pub use metrics::Usage;
 pub use operation::{Operation, Request};
 use platform::Platform;
 use token::{DurableStore, MemoryStore, RedisStore, TokenProvider, TokenStore};
@@ -50,15 +53,6 @@ enum Tokens {
     Fetched(TokenProvider),
     /// A third-party platform's: each event's mini program has its own authorizer token.
     Platform(Platform),
-}
-
-/// What one invocation took from the token provider and from WeChat.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Usage {
-    pub token_fetches: u32,
-    pub token_cache_hits: u32,
-    /// Plugin-endpoint calls (retries included).
-    pub wechat_calls: u32,
 }
 
 impl App {
@@ -103,48 +97,56 @@ impl App {
         App::new(&config)
     }
 
+    /// One invocation's payload as the Runtime API delivers it: JSON, or refused as [`Error::InvalidEvent`] with its
+    /// record like any other invalid event (Lambda's Invoke API takes only JSON; local runtimes pass anything).
+    pub async fn handle_payload(&self, payload: &[u8], deadline: Instant, request_id: &str) -> Result<Value, Error> {
+        let started = Instant::now();
+        match serde_json::from_slice(payload) {
+            Ok(event) => self.handle(event, deadline, request_id).await,
+            Err(e) => {
+                let error = Error::InvalidEvent { method: "", detail: format!("the event is not JSON ({e})") };
+                let result = Err(error);
+                self.record(request_id, "", &Done::of(&result, "invalid", Usage::default(), started), None);
+                result
+            }
+        }
+    }
+
     /// One invocation as Lambda delivers it: a direct call, or a gateway's HTTP request (answered in the gateway's
-    /// shape, so the invocation itself succeeds).
+    /// shape, so the invocation itself succeeds). Either way it writes one record.
     pub async fn handle(&self, event: Value, deadline: Instant, request_id: &str) -> Result<Value, Error> {
         let (gateway, request) = match gateway::recognise(event) {
             gateway::Inbound::Direct(event) => return self.invoke(&event, deadline, request_id).await,
             gateway::Inbound::Http(gateway, request) => (gateway, request),
         };
         let started = Instant::now();
-        if let (Some(platform), Ok(http)) = (self.platform(), &request) {
-            if let Some(push) = http.push() {
-                let reply = self.receive_push(platform, push, deadline, request_id).await;
-                tracing::info!(
-                    request_id,
-                    gateway = gateway.name(),
-                    authorised_by = "signature",
-                    status = reply.status,
-                    "http"
-                );
-                return Ok(gateway::respond(gateway, reply, Some(http)));
+        let http = |status, authorised_by| Some(logging::Http { gateway: gateway.name(), authorised_by, status });
+        if let (Some(platform), Ok(request)) = (self.platform(), &request) {
+            if let Some(push) = request.push() {
+                let (reply, done) = self.receive_push(platform, push, deadline, started).await;
+                self.record(request_id, done.dimension, &done, http(reply.status, Some("signature")));
+                return Ok(gateway::respond(gateway, reply, Some(request)));
             }
         }
         let admitted = request.as_ref().map_err(Clone::clone).and_then(|r| r.admit(self.gateway_key.as_ref()));
-        let (reply, authorised_by) = match admitted {
+        let reply = match admitted {
             Ok(event) => {
-                let reply = match self.invoke(&event, deadline, request_id).await {
+                let (result, done) = self.call(&event, deadline, started).await;
+                let reply = match result {
                     Ok(result) => gateway::Reply::ok(result),
                     Err(e) => gateway::Reply::from_error(&e),
                 };
-                (reply, request.as_ref().ok().map(gateway::HttpRequest::authorised_by))
+                let authorised_by = request.as_ref().ok().map(gateway::HttpRequest::authorised_by);
+                self.record(request_id, action_of(&event), &done, http(reply.status, authorised_by));
+                reply
             }
             Err(refusal) => {
-                // Refused at the edge, WeChat never called: still one log line and one metrics record.
-                let err_code = refusal.body["errCode"].as_i64().unwrap_or_default();
-                let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-                tracing::warn!(request_id, action = "refused", err_code, latency_ms, "invocation");
-                if self.metrics {
-                    metrics::emit("refused", err_code, latency_ms, &Usage::default(), request_id);
-                }
-                (refusal, None)
+                // Refused at the edge, WeChat never called: still its record.
+                let done = Done::edge("refused", Level::WARN, &refusal, None, started);
+                self.record(request_id, "refused", &done, http(refusal.status, None));
+                refusal
             }
         };
-        tracing::info!(request_id, gateway = gateway.name(), authorised_by, status = reply.status, "http");
         Ok(gateway::respond(gateway, reply, request.as_ref().ok()))
     }
 
@@ -154,73 +156,80 @@ impl App {
         platform: &Platform,
         push: Result<(platform::push::Signed<'_>, String), gateway::Reply>,
         deadline: Instant,
-        request_id: &str,
-    ) -> gateway::Reply {
-        let started = Instant::now();
-        let (reply, action, err_code) = match push {
+        started: Instant,
+    ) -> (gateway::Reply, Done) {
+        let (signed, body) = match push {
+            Ok(push) => push,
             Err(refusal) => {
-                let err_code = refusal.body["errCode"].as_i64().unwrap_or_default();
-                (refusal, "push_refused", err_code)
+                let done = Done::edge("push_refused", Level::WARN, &refusal, None, started);
+                return (refusal, done);
             }
-            Ok((signed, body)) => match platform.receive(&self.client, &signed, &body, deadline).await {
-                Ok(handled) => {
-                    let (action, err_code) = match handled {
-                        platform::Handled::Ticket { .. } => ("push_ticket", 0),
-                        platform::Handled::Authorized(_) => ("push_authorized", 0),
-                        platform::Handled::Unexchanged { err_code, .. } => ("push_authorized", err_code),
-                        platform::Handled::Unauthorized { .. } => ("push_unauthorized", 0),
-                        platform::Handled::Other { .. } => ("push_other", 0),
-                    };
-                    (gateway::Reply::success(), action, err_code)
-                }
-                Err(failure) => {
-                    tracing::warn!(request_id, err_code = failure.code(), err_msg = %failure, "push not taken");
-                    let reply = gateway::Reply::failed(failure.status(), failure.code(), &failure.to_string());
-                    let action = match failure {
-                        platform::PushFailure::Unstored(_) => "push_unstored",
-                        _ => "push_refused",
-                    };
-                    (reply, action, failure.code())
-                }
-            },
         };
-        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-        tracing::info!(request_id, action, err_code, latency_ms, "invocation");
-        if self.metrics {
-            metrics::emit(action, err_code, latency_ms, &Usage::default(), request_id);
+        match platform.receive(&self.client, &signed, &body, deadline).await {
+            Ok(handled) => {
+                let (dimension, err_code, authorizer) = match handled {
+                    platform::Handled::Ticket { .. } => ("push_ticket", 0, None),
+                    platform::Handled::Authorized(a) => ("push_authorized", 0, Some(a.authorizer_appid)),
+                    platform::Handled::Unexchanged { err_code, authorizer_appid } => {
+                        ("push_authorized", err_code, Some(authorizer_appid))
+                    }
+                    platform::Handled::Unauthorized { authorizer_appid } => {
+                        ("push_unauthorized", 0, Some(authorizer_appid))
+                    }
+                    platform::Handled::Other { .. } => ("push_other", 0, None),
+                };
+                let reply = gateway::Reply::success();
+                let mut done = Done::edge(dimension, Level::INFO, &reply, None, started);
+                (done.err_code, done.authorizer) = (err_code, authorizer);
+                (reply, done)
+            }
+            Err(failure) => {
+                let reply = gateway::Reply::failed(failure.status(), failure.code(), &failure.to_string());
+                let dimension = match failure {
+                    platform::PushFailure::Unstored(_) => "push_unstored",
+                    _ => "push_refused",
+                };
+                let done = Done::edge(dimension, Level::WARN, &reply, Some(failure.to_string()), started);
+                (reply, done)
+            }
         }
-        reply
     }
 
-    /// One call, logged: the event in, the result or the error out.
+    /// One direct call, with its record: the event in, the result or the error out.
     pub async fn invoke(&self, event: &Value, deadline: Instant, request_id: &str) -> Result<Value, Error> {
-        let started = Instant::now();
+        let (result, done) = self.call(event, deadline, Instant::now()).await;
+        self.record(request_id, action_of(event), &done, None);
+        result
+    }
+
+    /// The call an event asks for: validated, made, timed and counted.
+    async fn call(&self, event: &Value, deadline: Instant, started: Instant) -> (Result<Value, Error>, Done) {
         let request = Request::from_event(event).and_then(|request| self.check_mode(request));
-        // The event's own action, even when it is not one we know (JSON logs escape whatever it holds).
-        let action = event.get("action").and_then(Value::as_str).unwrap_or_default();
         let mut usage = Usage::default();
         let (result, dimension) = match request {
             Ok(request) => (self.execute(&request, deadline, &mut usage).await, request.operation.name()),
             Err(e) => (Err(e), "invalid"),
         };
-        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-        if self.metrics {
-            let err_code = result.as_ref().err().map_or(0, Error::err_code);
-            metrics::emit(dimension, err_code, latency_ms, &usage, request_id);
+        let done = Done::of(&result, dimension, usage, started);
+        (result, done)
+    }
+
+    /// Writes an invocation's one line.
+    fn record(&self, request_id: &str, action: &str, done: &Done, http: Option<logging::Http>) {
+        logging::Record {
+            request_id,
+            level: done.level,
+            action,
+            dimension: done.dimension,
+            err_code: done.err_code,
+            error_type: done.error_type,
+            err_msg: done.err_msg.as_deref(),
+            authorizer: done.authorizer.as_deref(),
+            latency_ms: done.latency_ms,
+            usage: done.usage,
+            http,
         }
-        match &result {
-            Ok(_) => tracing::info!(request_id, action, err_code = 0, latency_ms, "invocation"),
-            Err(e) => tracing::warn!(
-                request_id,
-                action,
-                err_code = e.err_code(),
-                error_type = e.kind(),
-                latency_ms,
-                err_msg = %e,
-                "invocation"
-            ),
-        }
-        result
+        .emit(self.metrics);
     }
 
     /// A platform acts only for a named mini program; a single mini program's function for no other.
@@ -304,6 +313,58 @@ impl App {
     }
 }
 
+/// What an invocation did, as its record tells it.
+struct Done {
+    /// The metric dimension: the operation's name, `invalid`, `refused` or `push_*`.
+    dimension: &'static str,
+    level: Level,
+    err_code: i64,
+    error_type: Option<&'static str>,
+    err_msg: Option<String>,
+    /// The mini program an authorisation push was about.
+    authorizer: Option<String>,
+    usage: Usage,
+    latency_ms: f64,
+}
+
+impl Done {
+    fn of(result: &Result<Value, Error>, dimension: &'static str, usage: Usage, started: Instant) -> Done {
+        let error = result.as_ref().err();
+        Done {
+            dimension,
+            level: if error.is_some() { Level::WARN } else { Level::INFO },
+            err_code: error.map_or(0, Error::err_code),
+            error_type: error.map(Error::kind),
+            err_msg: error.map(ToString::to_string),
+            authorizer: None,
+            usage,
+            latency_ms: elapsed_ms(started),
+        }
+    }
+
+    /// A request answered at the HTTP edge (a refusal, a push) rather than by a call to WeChat.
+    fn edge(
+        dimension: &'static str,
+        level: Level,
+        reply: &gateway::Reply,
+        err_msg: Option<String>,
+        started: Instant,
+    ) -> Done {
+        let err_code = reply.body["errCode"].as_i64().unwrap_or_default();
+        let (usage, latency_ms) = (Usage::default(), elapsed_ms(started));
+        Done { dimension, level, err_code, error_type: None, err_msg, authorizer: None, usage, latency_ms }
+    }
+}
+
+fn elapsed_ms(started: Instant) -> f64 {
+    started.elapsed().as_secs_f64() * 1000.0
+}
+
+/// The event's own `action`, even one we do not know (the record escapes whatever it holds).
+fn action_of(event: &Value) -> &str {
+    event.get("action").and_then(Value::as_str).unwrap_or_default()
+}
+
 fn missing_authorizer(op: &Operation) -> Error {
     Error::InvalidEvent {
         method: op.method(),
@@ -328,37 +389,6 @@ pub fn success(method: &str, mut answer: Answer) -> Value {
     result.insert("errMsg".into(), json!(format!("{}:ok", error::prefix(method))));
     result.insert("errCode".into(), json!(0));
     Value::Object(result)
-}
-
-/// Deadlines below this (2001-09-09 in unix ms) are not points in time but a budget: `cargo lambda watch` sends the
-/// function's timeout (e.g. 600000) where Lambda sends the epoch deadline.
-const EPOCH_DEADLINE_FLOOR_MS: u64 = 1_000_000_000_000;
-
-/// The `Instant` of a Lambda deadline given in unix milliseconds.
-pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Instant {
-    let left_ms =
-        if deadline_ms < EPOCH_DEADLINE_FLOOR_MS { deadline_ms } else { deadline_ms.saturating_sub(token::now_ms()) };
-    Instant::now() + Duration::from_millis(left_ms)
-}
-
-/// A cold start that cannot serve: says why in the log and to the Lambda Runtime API (so the init error carries the
-/// kind and the message), within two seconds.
-pub async fn init_failed(error: &Error) {
-    tracing::error!(error_type = error.kind(), err_code = error.err_code(), err_msg = %error, "cold start failed");
-    let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") else { return };
-    // Lambda gives host:port; `cargo lambda watch` gives a full URL.
-    let api = if api.starts_with("http://") { api } else { format!("http://{api}") };
-    let body = error.to_lambda_json();
-    let Ok(client) = reqwest::Client::builder().timeout(Duration::from_secs(2)).build() else { return };
-    let sent = client
-        .post(format!("{}/2018-06-01/runtime/init/error", api.trim_end_matches('/')))
-        .header("Lambda-Runtime-Function-Error-Type", error.kind())
-        .json(&body)
-        .send()
-        .await;
-    if let Err(e) = sent {
-        tracing::error!(error = %e.without_url(), "could not report the init error to the Runtime API");
-    }
 }
 
 #[cfg(test)]

@@ -1,11 +1,21 @@
-//! JSON logs, one object a line. Whatever `RUST_LOG` asks, the HTTP crates stay at `warn` (reqwest logs request URLs
-//! at `debug`, and ours carry `access_token` and, on the classic endpoint, the secret), and lambda_runtime at `debug`.
+//! Logs: each invocation writes one JSON line, its [`Record`] (the log fields and, unless `WX_METRICS=off`, its
+//! CloudWatch EMF metrics in the same object); everything else goes through `tracing`.
+//!
+//! The level is `RUST_LOG` when set, else Lambda's `AWS_LAMBDA_LOG_LEVEL` (the function's application log level),
+//! else `info`. `AWS_LAMBDA_LOG_FORMAT=Text` writes `tracing`'s lines as text; records stay JSON, as EMF needs.
+//! Whatever the level, the HTTP crates stay at `warn`: reqwest logs request URLs at `debug`, and ours carry
+//! `access_token` and, on the classic endpoint, the secret.
 
+use std::io::Write;
+use std::sync::OnceLock;
+use std::time::SystemTime;
+
+use tracing::Level;
 use tracing_subscriber::EnvFilter;
 
-/// lambda_runtime logs each raw event at `trace`, and a gateway's event carries the `Authorization` header.
-const QUIET_HTTP: [&str; 6] =
-    ["reqwest=warn", "hyper=warn", "hyper_util=warn", "h2=warn", "rustls=warn", "lambda_runtime=debug"];
+use crate::metrics::{Sample, Usage};
+
+const QUIET_HTTP: [&str; 5] = ["reqwest=warn", "hyper=warn", "hyper_util=warn", "h2=warn", "rustls=warn"];
 
 /// Where log lines go: Lambda reads stdout; `wxpm` keeps stdout for the result.
 #[derive(Debug, Clone, Copy)]
@@ -14,36 +24,183 @@ pub enum Target {
     Stderr,
 }
 
-static TARGET: std::sync::OnceLock<Target> = std::sync::OnceLock::new();
+/// What [`init`] settled, for the records written outside `tracing`.
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    target: Target,
+    /// The level Lambda itself filters JSON lines at (`AWS_LAMBDA_LOG_LEVEL`, JSON format only), when it is above
+    /// `INFO`: a record whose log part is off is still labelled with it, or Lambda would drop its metrics.
+    lambda_floor: Option<&'static str>,
+}
 
-/// Writes one whole line (a metrics record) where the logs go.
-pub fn write_line(mut line: String) {
-    use std::io::Write;
-    // One write of the whole line, so concurrent invocations' lines never interleave.
-    line.push('\n');
-    let buffer = line;
-    let _ = match TARGET.get().copied().unwrap_or(Target::Stdout) {
-        Target::Stdout => std::io::stdout().lock().write_all(buffer.as_bytes()),
-        Target::Stderr => std::io::stderr().lock().write_all(buffer.as_bytes()),
-    };
+static SETTINGS: OnceLock<Settings> = OnceLock::new();
+
+/// The `tracing` directive for Lambda's application log level (`FATAL` has no match in `tracing`).
+fn lambda_level(value: &str) -> Option<&'static str> {
+    Some(match value.to_ascii_uppercase().as_str() {
+        "TRACE" => "trace",
+        "DEBUG" => "debug",
+        "INFO" => "info",
+        "WARN" => "warn",
+        "ERROR" | "FATAL" => "error",
+        _ => return None,
+    })
 }
 
 pub fn init(target: Target) {
-    let _ = TARGET.set(target);
-    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let lambda = env("AWS_LAMBDA_LOG_LEVEL").as_deref().and_then(lambda_level);
+    let text = env("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("text"));
+    let mut filter = env("RUST_LOG")
+        .and_then(|directives| EnvFilter::try_new(directives).ok())
+        .unwrap_or_else(|| EnvFilter::new(lambda.unwrap_or("info")));
     for directive in QUIET_HTTP {
         filter = filter.add_directive(directive.parse().expect("static log directive"));
     }
-    let builder = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_current_span(false)
-        .with_span_list(false)
-        .with_target(false)
-        .flatten_event(true);
-    // A second init (tests) keeps the first subscriber.
-    let _ = match target {
-        Target::Stdout => builder.with_writer(std::io::stdout).try_init(),
-        Target::Stderr => builder.with_writer(std::io::stderr).try_init(),
+    let lambda_floor = match lambda {
+        Some("warn") if !text => Some("WARN"),
+        Some("error") if !text => Some("ERROR"),
+        _ => None,
     };
+    let _ = SETTINGS.set(Settings { target, lambda_floor });
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(false);
+    // A second init (tests) keeps the first subscriber.
+    let _ = match (target, text) {
+        (Target::Stdout, false) => {
+            builder.json().with_current_span(false).with_span_list(false).flatten_event(true).try_init()
+        }
+        (Target::Stderr, false) => builder
+            .json()
+            .with_current_span(false)
+            .with_span_list(false)
+            .flatten_event(true)
+            .with_writer(std::io::stderr)
+            .try_init(),
+        (Target::Stdout, true) => builder.try_init(),
+        (Target::Stderr, true) => builder.with_writer(std::io::stderr).try_init(),
+    };
+}
+
+/// How an HTTP request through a gateway went, for its invocation's record.
+#[derive(Debug, Clone, Copy)]
+pub struct Http {
+    pub gateway: &'static str,
+    /// What authenticated it; `None` when it was refused.
+    pub authorised_by: Option<&'static str>,
+    pub status: u16,
+}
+
+/// One invocation, as its one line tells it.
+#[derive(Debug, Clone)]
+pub struct Record<'a> {
+    pub request_id: &'a str,
+    /// `INFO` for an answer, `WARN` for a failure or a refusal.
+    pub level: Level,
+    /// The event's own `action`, even one we do not know (it is escaped like any JSON string).
+    pub action: &'a str,
+    /// The metric dimension: the operation's name, `invalid`, `refused` or `push_*`.
+    pub dimension: &'a str,
+    pub err_code: i64,
+    pub error_type: Option<&'static str>,
+    pub err_msg: Option<&'a str>,
+    /// The mini program an authorisation push was about.
+    pub authorizer: Option<&'a str>,
+    pub latency_ms: f64,
+    pub usage: Usage,
+    pub http: Option<Http>,
+}
+
+impl Record<'_> {
+    /// Writes the record as one line: its log fields if its level is on, its metrics if `metrics`.
+    pub fn emit(&self, metrics: bool) {
+        let log = match self.level {
+            Level::INFO => tracing::enabled!(Level::INFO),
+            _ => tracing::enabled!(Level::WARN),
+        };
+        if !log && !metrics {
+            return;
+        }
+        let settings = SETTINGS.get().copied().unwrap_or(Settings { target: Target::Stdout, lambda_floor: None });
+        let now = SystemTime::now();
+        let mut line = Vec::with_capacity(640);
+        line.push(b'{');
+        if log {
+            self.write_log_members(&mut line, now);
+        } else if let Some(floor) = settings.lambda_floor {
+            let _ = write!(line, r#""level":"{floor}","message":"metrics""#);
+        }
+        if metrics {
+            if line.len() > 1 {
+                line.push(b',');
+            }
+            let now_ms = now.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+            let sample = Sample {
+                dimension: self.dimension,
+                err_code: self.err_code,
+                latency_ms: self.latency_ms,
+                usage: self.usage,
+                request_id: self.request_id,
+            };
+            sample.write_members(&mut line, now_ms);
+        }
+        line.extend_from_slice(b"}\n");
+        // One write of the whole line, so that concurrent invocations' lines never interleave.
+        let _ = match settings.target {
+            Target::Stdout => std::io::stdout().lock().write_all(&line),
+            Target::Stderr => std::io::stderr().lock().write_all(&line),
+        };
+    }
+
+    /// The fields `tracing`'s JSON lines have (`timestamp`, `level`, `message`), then the invocation's own.
+    fn write_log_members(&self, out: &mut Vec<u8>, now: SystemTime) {
+        let message = if self.http.is_some() { "http" } else { "invocation" };
+        let _ = write!(
+            out,
+            r#""timestamp":"{}","level":"{}","message":"{message}","request_id":"#,
+            humantime::format_rfc3339_micros(now),
+            self.level
+        );
+        write_json(out, self.request_id);
+        if let Some(http) = &self.http {
+            let _ = write!(out, r#","gateway":"{}""#, http.gateway);
+            if let Some(by) = http.authorised_by {
+                let _ = write!(out, r#","authorised_by":"{by}""#);
+            }
+            let _ = write!(out, r#","status":{}"#, http.status);
+        }
+        out.extend_from_slice(br#","action":"#);
+        write_json(out, self.action);
+        let _ = write!(out, r#","err_code":{}"#, self.err_code);
+        if let Some(error_type) = self.error_type {
+            let _ = write!(out, r#","error_type":"{error_type}""#);
+        }
+        out.extend_from_slice(br#","latency_ms":"#);
+        write_json(out, &self.latency_ms);
+        if let Some(err_msg) = self.err_msg {
+            out.extend_from_slice(br#","err_msg":"#);
+            write_json(out, err_msg);
+        }
+        if let Some(authorizer) = self.authorizer {
+            out.extend_from_slice(br#","authorizer":"#);
+            write_json(out, authorizer);
+        }
+    }
+}
+
+/// Writes `value` as JSON (strings escaped).
+pub fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    let _ = serde_json::to_writer(out, value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lambdas_log_levels_map_onto_tracings() {
+        let levels = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "warn", "loud"].map(lambda_level);
+        let expected = [Some("trace"), Some("debug"), Some("info"), Some("warn"), Some("error"), Some("error")];
+        assert_eq!(levels[..6], expected);
+        assert_eq!((levels[6], levels[7]), (Some("warn"), None));
+    }
 }

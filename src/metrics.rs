@@ -1,56 +1,79 @@
-//! CloudWatch Embedded Metric Format: one JSON line per invocation, which CloudWatch Logs turns into metrics
-//! (namespace `WxPluginManager`, dimension `Action`) without any API call. `WX_METRICS=off` turns it off.
+//! CloudWatch Embedded Metric Format: the metrics of one invocation, written into that invocation's one log line
+//! (CloudWatch Logs reads EMF from any JSON line and turns it into metrics, namespace `WxPluginManager`, dimension
+//! `Action`, without an API call). `WX_METRICS=off` leaves them out.
 
-use serde_json::json;
-
-use crate::Usage;
+use std::io::Write;
 
 pub const NAMESPACE: &str = "WxPluginManager";
 
-/// The record for one invocation.
-pub fn record(action: &str, err_code: i64, latency_ms: f64, usage: &Usage, request_id: &str, now_ms: u64) -> String {
-    json!({
-        "_aws": {
-            "Timestamp": now_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": NAMESPACE,
-                "Dimensions": [["Action"]],
-                "Metrics": [
-                    { "Name": "Latency", "Unit": "Milliseconds" },
-                    { "Name": "Errors", "Unit": "Count" },
-                    { "Name": "TokenFetches", "Unit": "Count" },
-                    { "Name": "TokenCacheHits", "Unit": "Count" },
-                    { "Name": "WeChatCalls", "Unit": "Count" },
-                ],
-            }],
-        },
-        "Action": action,
-        "Latency": (latency_ms * 1000.0).round() / 1000.0,
-        "Errors": u32::from(err_code != 0),
-        "TokenFetches": usage.token_fetches,
-        "TokenCacheHits": usage.token_cache_hits,
-        "WeChatCalls": usage.wechat_calls,
-        // Properties, searchable in Logs Insights but not metrics.
-        "ErrCode": err_code,
-        "RequestId": request_id,
-    })
-    .to_string()
+/// What one invocation took from the token provider and from WeChat.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub token_fetches: u32,
+    pub token_cache_hits: u32,
+    /// Plugin-endpoint calls (retries included).
+    pub wechat_calls: u32,
 }
 
-pub fn emit(action: &str, err_code: i64, latency_ms: f64, usage: &Usage, request_id: &str) {
-    crate::logging::write_line(record(action, err_code, latency_ms, usage, request_id, crate::token::now_ms()));
+/// The metric declaration: the same for every invocation, so written as it stands.
+const DECLARATION: &str = concat!(
+    r#""CloudWatchMetrics":[{"Namespace":"WxPluginManager","Dimensions":[["Action"]],"Metrics":["#,
+    r#"{"Name":"Latency","Unit":"Milliseconds"},{"Name":"Errors","Unit":"Count"},"#,
+    r#"{"Name":"TokenFetches","Unit":"Count"},{"Name":"TokenCacheHits","Unit":"Count"},"#,
+    r#"{"Name":"WeChatCalls","Unit":"Count"}]}]"#
+);
+
+/// One invocation's figures.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample<'a> {
+    /// The `Action` dimension: the operation, `invalid`, `refused` or `push_*`.
+    pub dimension: &'a str,
+    pub err_code: i64,
+    pub latency_ms: f64,
+    pub usage: Usage,
+    pub request_id: &'a str,
+}
+
+impl Sample<'_> {
+    /// Writes the EMF members (`"_aws":{…},"Action":…,…`) into a JSON object being written; `now_ms` is the
+    /// record's time in unix milliseconds.
+    pub fn write_members(&self, out: &mut Vec<u8>, now_ms: u64) {
+        let _ = write!(out, r#""_aws":{{"Timestamp":{now_ms},{DECLARATION}}},"Action":"#);
+        crate::logging::write_json(out, self.dimension);
+        let latency = (self.latency_ms * 1000.0).round() / 1000.0;
+        out.extend_from_slice(br#","Latency":"#);
+        crate::logging::write_json(out, &latency);
+        let usage = &self.usage;
+        let _ = write!(
+            out,
+            r#","Errors":{},"TokenFetches":{},"TokenCacheHits":{},"WeChatCalls":{},"ErrCode":{},"RequestId":"#,
+            u32::from(self.err_code != 0),
+            usage.token_fetches,
+            usage.token_cache_hits,
+            usage.wechat_calls,
+            self.err_code,
+        );
+        crate::logging::write_json(out, self.request_id);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::Value;
+    use serde_json::{json, Value};
+
+    fn record(sample: &Sample, now_ms: u64) -> Value {
+        let mut out = b"{".to_vec();
+        sample.write_members(&mut out, now_ms);
+        out.push(b'}');
+        serde_json::from_slice(&out).unwrap()
+    }
 
     #[test]
     fn a_record_declares_every_metric_it_carries() {
         let usage = Usage { token_fetches: 1, token_cache_hits: 1, wechat_calls: 2 };
-        let line: Value =
-            serde_json::from_str(&record("list", 40001, 12.3456, &usage, "rid", 1_763_800_000_000)).unwrap();
+        let sample = Sample { dimension: "list", err_code: 40001, latency_ms: 12.3456, usage, request_id: "rid" };
+        let line = record(&sample, 1_763_800_000_000);
         let declared = &line["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(declared["Namespace"], NAMESPACE);
         assert_eq!(declared["Dimensions"], json!([["Action"]]));
@@ -61,5 +84,14 @@ mod tests {
         assert_eq!((line["Errors"].as_u64(), line["ErrCode"].as_i64()), (Some(1), Some(40001)));
         assert_eq!(line["Latency"], 12.346);
         assert_eq!(line["_aws"]["Timestamp"], 1_763_800_000_000u64);
+        assert_eq!((line["TokenFetches"].as_u64(), line["WeChatCalls"].as_u64()), (Some(1), Some(2)));
+    }
+
+    #[test]
+    fn whatever_an_event_names_the_record_stays_json() {
+        let usage = Usage::default();
+        let sample = Sample { dimension: "a\"b\\c\n", err_code: 0, latency_ms: 0.0, usage, request_id: "r\u{1}" };
+        let line = record(&sample, 0);
+        assert_eq!((line["Action"].as_str(), line["RequestId"].as_str()), (Some("a\"b\\c\n"), Some("r\u{1}")));
     }
 }

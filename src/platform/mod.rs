@@ -271,11 +271,11 @@ impl Platform {
                     .store_ticket(&Ticket { create_time, value: ticket }, deadline)
                     .await
                     .map_err(PushFailure::Unstored)?;
-                tracing::info!(component = %self.appid, create_time, newest, "component_verify_ticket received");
+                tracing::debug!(component = %self.appid, create_time, newest, "component_verify_ticket received");
                 Ok(Handled::Ticket { newest })
             }
             Push::Authorized { authorizer_appid, code, updated } => {
-                tracing::info!(component = %self.appid, authorizer = %authorizer_appid, updated, "authorised");
+                tracing::debug!(component = %self.appid, authorizer = %authorizer_appid, updated, "authorised");
                 match self.exchange(client, &code, deadline).await {
                     Ok(authorization) => Ok(Handled::Authorized(authorization)),
                     Err(Exchange::Unstored(why)) => Err(PushFailure::Unstored(why)),
@@ -294,11 +294,11 @@ impl Platform {
             }
             Push::Unauthorized { authorizer_appid } => {
                 self.forget(&authorizer_appid, deadline).await.map_err(PushFailure::Unstored)?;
-                tracing::info!(component = %self.appid, authorizer = %authorizer_appid, "authorisation withdrawn");
+                tracing::debug!(component = %self.appid, authorizer = %authorizer_appid, "authorisation withdrawn");
                 Ok(Handled::Unauthorized { authorizer_appid })
             }
             Push::Other { info_type } => {
-                tracing::info!(component = %self.appid, info_type = %info_type, "platform event acknowledged");
+                tracing::debug!(component = %self.appid, info_type = %info_type, "platform event acknowledged");
                 Ok(Handled::Other { info_type })
             }
         }

@@ -1,0 +1,150 @@
+//! Lambda specifics: the invocation loop over the Runtime API, deadlines, and a cold start that cannot serve.
+//!
+//! One worker polls, hands the raw payload to [`App::handle_payload`] and posts the answer; under
+//! `AWS_LAMBDA_MAX_CONCURRENCY` > 1 (Lambda Managed Instances) that many workers share the container's [`App`].
+//! Nothing here sets `_X_AMZN_TRACE_ID`: this function calls no AWS SDK that would read it, and setting it anew for
+//! every invocation is what makes a glibc process grow.
+
+pub mod runtime_api;
+
+use std::panic::AssertUnwindSafe;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+
+use crate::error::{prefix, sdk_codes::SYSTEM};
+use crate::{logging, App, Error};
+use runtime_api::{ApiError, Connection, Endpoint, Invocation};
+
+/// A broken poll is tried again this many times (a moment apart) before the process gives up and Lambda starts
+/// another.
+const POLL_ATTEMPTS: u32 = 3;
+const POLL_PAUSE: Duration = Duration::from_millis(100);
+
+/// The Lambda binary's whole life: logging, the cold start, then invocations until the Runtime API goes away.
+pub async fn run() -> ExitCode {
+    logging::init(logging::Target::Stdout);
+    let endpoint = match Endpoint::from_env() {
+        Ok(endpoint) => endpoint,
+        Err(e) => {
+            tracing::error!(error = %e, "cold start failed");
+            return ExitCode::FAILURE;
+        }
+    };
+    let app = match App::from_env().await {
+        Ok(app) => Arc::new(app),
+        Err(e) => {
+            init_failed(&endpoint, &e).await;
+            return ExitCode::FAILURE;
+        }
+    };
+    match serve(app, endpoint).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "the Runtime API failed; exiting so that Lambda starts a fresh process");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Serves invocations with one worker, or `AWS_LAMBDA_MAX_CONCURRENCY` of them.
+pub async fn serve(app: Arc<App>, endpoint: Endpoint) -> Result<(), ApiError> {
+    let workers = std::env::var("AWS_LAMBDA_MAX_CONCURRENCY").ok().and_then(|v| v.parse::<u16>().ok()).unwrap_or(1);
+    if workers <= 1 {
+        return work(&app, endpoint).await;
+    }
+    let mut running = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        let (app, endpoint) = (app.clone(), endpoint.clone());
+        running.spawn(async move { work(&app, endpoint).await });
+    }
+    // A worker that stops leaves the others serving; the process ends with the last one.
+    let mut last = Ok(());
+    while let Some(ended) = running.join_next().await {
+        last = ended.unwrap_or_else(|e| Err(ApiError::Exchange(format!("a worker stopped: {e}"))));
+        if let Err(e) = &last {
+            tracing::error!(error = %e, workers_left = running.len(), "a worker stopped");
+        }
+    }
+    last
+}
+
+async fn work(app: &App, endpoint: Endpoint) -> Result<(), ApiError> {
+    let mut api = Connection::new(endpoint);
+    loop {
+        let invocation = next(&mut api).await?;
+        let deadline = deadline_from_epoch_ms(invocation.deadline_ms);
+        tracing::debug!(request_id = %invocation.request_id, bytes = invocation.payload.len(), "invocation received");
+        let handled = app.handle_payload(&invocation.payload, deadline, &invocation.request_id);
+        // A panic answers its invocation with an error instead of taking the other workers down with it.
+        let outcome = AssertUnwindSafe(handled).catch_unwind().await.ok();
+        match answer(&mut api, &invocation, outcome).await {
+            Ok(()) => tracing::trace!(request_id = %invocation.request_id, "answer posted"),
+            Err(e) => {
+                tracing::error!(request_id = %invocation.request_id, error = %e, "the answer could not be posted")
+            }
+        }
+    }
+}
+
+async fn next(api: &mut Connection) -> Result<Invocation, ApiError> {
+    let mut attempt = 1;
+    loop {
+        match api.next().await {
+            Err(e @ (ApiError::Connect { .. } | ApiError::Exchange(_))) if attempt < POLL_ATTEMPTS => {
+                tracing::warn!(error = %e, attempt, "polling the Runtime API failed; polling again");
+                attempt += 1;
+                tokio::time::sleep(POLL_PAUSE).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Posts the result, the error, or (`None`: the handler panicked) an internal error that says nothing more.
+async fn answer(
+    api: &mut Connection,
+    invocation: &Invocation,
+    outcome: Option<Result<serde_json::Value, Error>>,
+) -> Result<(), ApiError> {
+    match outcome {
+        Some(Ok(result)) => api.respond(invocation, result.to_string().into_bytes()).await,
+        Some(Err(error)) => api.fail(invocation, error.kind(), error.to_lambda_json().to_string().into_bytes()).await,
+        None => {
+            tracing::error!(request_id = %invocation.request_id, "the invocation panicked");
+            let thrown =
+                serde_json::json!({"errCode": SYSTEM, "errMsg": format!("{}:fail internal error", prefix(""))});
+            let body = serde_json::json!({"errorType": PANIC, "errorMessage": thrown.to_string()});
+            api.fail(invocation, PANIC, body.to_string().into_bytes()).await
+        }
+    }
+}
+
+/// The `errorType` of an invocation whose handler panicked (a bug of ours: it is logged as an error).
+const PANIC: &str = "InternalError";
+
+/// Deadlines below this (2001-09-09 in unix ms) are not points in time but a budget: `cargo lambda watch` sends the
+/// function's timeout (e.g. 600000) where Lambda sends the epoch deadline.
+const EPOCH_DEADLINE_FLOOR_MS: u64 = 1_000_000_000_000;
+
+/// The `Instant` of a Lambda deadline given in unix milliseconds.
+pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Instant {
+    let left_ms = if deadline_ms < EPOCH_DEADLINE_FLOOR_MS {
+        deadline_ms
+    } else {
+        deadline_ms.saturating_sub(crate::token::now_ms())
+    };
+    Instant::now() + Duration::from_millis(left_ms)
+}
+
+/// A cold start that cannot serve: says why in the log and to the Runtime API (so that Lambda's init error carries
+/// the kind and the message).
+async fn init_failed(endpoint: &Endpoint, error: &Error) {
+    tracing::error!(error_type = error.kind(), err_code = error.err_code(), err_msg = %error, "cold start failed");
+    let body = error.to_lambda_json().to_string().into_bytes();
+    if let Err(e) = Connection::new(endpoint.clone()).init_error(error.kind(), body).await {
+        tracing::error!(error = %e, "could not report the init error to the Runtime API");
+    }
+}

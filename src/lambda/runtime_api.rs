@@ -1,0 +1,264 @@
+//! A client of the Lambda Runtime API (`/2018-06-01/runtime/…`): one kept-alive HTTP/1.1 connection per worker.
+//!
+//! Why not lambda_runtime's loop: on glibc it leaks every invocation's trace id into the environment (`setenv`
+//! never frees a replaced value: ~170 B an invocation, for the container's whole life), it cannot hand a payload
+//! that is not JSON to the handler, and it logs every failed invocation a second time as Rust `Debug` text. The
+//! protocol is four requests; this file is all of it.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+const API_VERSION: &str = "/2018-06-01/runtime";
+const USER_AGENT: &str = concat!("wx-plugin-manager/", env!("CARGO_PKG_VERSION"));
+/// Lambda's own ceiling on a synchronous invocation's payload; anything longer is not from Lambda.
+const MAX_EVENT: usize = 6 * 1024 * 1024;
+/// Connecting to a Runtime API on the same host takes microseconds; this bounds a broken one.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Posting an answer or an init error: the Runtime API acknowledges at once.
+const POST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why the Runtime API could not be used. Never carries an event or an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("AWS_LAMBDA_RUNTIME_API is not set: this binary runs under Lambda or a local Runtime API")]
+    NotSet,
+    #[error("AWS_LAMBDA_RUNTIME_API {0:?} is not host:port or http://host:port[/prefix]")]
+    BadEndpoint(String),
+    #[error("cannot reach the Runtime API at {authority}: {why}")]
+    Connect { authority: String, why: String },
+    #[error("Runtime API exchange failed: {0}")]
+    Exchange(String),
+    #[error("Runtime API answered {0} to {1}")]
+    Status(u16, &'static str),
+    #[error("Runtime API sent an invocation without {0}")]
+    Malformed(&'static str),
+}
+
+/// Where the Runtime API listens, as `AWS_LAMBDA_RUNTIME_API` gives it: Lambda's `host:port`, or a local runtime's
+/// full URL with a path prefix (`cargo lambda watch --only-lambda-apis` serves `http://127.0.0.1:9000/.rt/<bin>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    authority: String,
+    prefix: String,
+}
+
+impl Endpoint {
+    pub fn from_env() -> Result<Endpoint, ApiError> {
+        Endpoint::parse(&std::env::var("AWS_LAMBDA_RUNTIME_API").map_err(|_| ApiError::NotSet)?)
+    }
+
+    pub fn parse(value: &str) -> Result<Endpoint, ApiError> {
+        let bad = || ApiError::BadEndpoint(value.to_owned());
+        let rest = match value.split_once("://") {
+            Some(("http", rest)) => rest,
+            Some(_) => return Err(bad()),
+            None => value,
+        };
+        let (authority, prefix) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+        let uri_safe = |s: &str| !s.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control() || b == b'?');
+        if authority.is_empty() || !authority.contains(':') || !uri_safe(authority) || !uri_safe(prefix) {
+            return Err(bad());
+        }
+        let prefix = prefix.trim_end_matches('/');
+        let prefix = if prefix.is_empty() { String::new() } else { format!("/{prefix}") };
+        Ok(Endpoint { authority: authority.to_owned(), prefix })
+    }
+
+    /// The origin-form target of a request (the authority goes in `Host`).
+    fn target(&self, path: &str) -> String {
+        format!("{}{API_VERSION}{path}", self.prefix)
+    }
+}
+
+/// One invocation, as `/invocation/next` delivered it.
+#[derive(Debug)]
+pub struct Invocation {
+    pub request_id: String,
+    /// `Lambda-Runtime-Deadline-Ms`: unix milliseconds (a budget, from `cargo lambda watch`).
+    pub deadline_ms: u64,
+    /// `Lambda-Runtime-Invocation-Id`, echoed with the answer so that Lambda can refuse a stale one.
+    invocation_id: Option<String>,
+    pub payload: Bytes,
+}
+
+/// A kept-alive connection to the Runtime API, opened again whenever it breaks.
+pub struct Connection {
+    endpoint: Endpoint,
+    sender: Option<http1::SendRequest<Full<Bytes>>>,
+}
+
+impl Connection {
+    pub fn new(endpoint: Endpoint) -> Connection {
+        Connection { endpoint, sender: None }
+    }
+
+    /// Waits for the next invocation: as long as Lambda has none (the process is frozen meanwhile).
+    pub async fn next(&mut self) -> Result<Invocation, ApiError> {
+        let request = self.request(Method::GET, "/invocation/next", Bytes::new())?;
+        let response = self.send(request, None).await?;
+        if response.status() != StatusCode::OK {
+            return Err(ApiError::Status(response.status().as_u16(), "invocation/next"));
+        }
+        let (parts, body) = response.into_parts();
+        let text = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        let request_id = text("lambda-runtime-aws-request-id")
+            .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_graphic() && b != b'/' && b != b'?'))
+            .ok_or(ApiError::Malformed("a request id"))?
+            .to_owned();
+        let deadline_ms =
+            text("lambda-runtime-deadline-ms").and_then(|v| v.parse().ok()).ok_or(ApiError::Malformed("a deadline"))?;
+        let invocation_id = text("lambda-runtime-invocation-id").map(str::to_owned);
+        let payload = Limited::new(body, MAX_EVENT)
+            .collect()
+            .await
+            .map_err(|e| ApiError::Exchange(format!("reading the event: {e}")))?
+            .to_bytes();
+        Ok(Invocation { request_id, deadline_ms, invocation_id, payload })
+    }
+
+    /// Posts the invocation's result.
+    pub async fn respond(&mut self, invocation: &Invocation, body: Vec<u8>) -> Result<(), ApiError> {
+        let path = format!("/invocation/{}/response", invocation.request_id);
+        let mut request = self.request(Method::POST, &path, body.into())?;
+        echo_invocation_id(&mut request, invocation);
+        self.post(request, "invocation response").await
+    }
+
+    /// Posts the invocation's error: `{"errorType","errorMessage"}`, with the type in the header too.
+    pub async fn fail(&mut self, invocation: &Invocation, error_type: &str, body: Vec<u8>) -> Result<(), ApiError> {
+        let path = format!("/invocation/{}/error", invocation.request_id);
+        let mut request = self.request(Method::POST, &path, body.into())?;
+        set_error_type(&mut request, error_type);
+        echo_invocation_id(&mut request, invocation);
+        self.post(request, "invocation error").await
+    }
+
+    /// Posts a cold start's failure, so that Lambda's init error carries its type and message.
+    pub async fn init_error(&mut self, error_type: &str, body: Vec<u8>) -> Result<(), ApiError> {
+        let mut request = self.request(Method::POST, "/init/error", body.into())?;
+        set_error_type(&mut request, error_type);
+        self.post(request, "init error").await
+    }
+
+    fn request(&self, method: Method, path: &str, body: Bytes) -> Result<Request<Full<Bytes>>, ApiError> {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(self.endpoint.target(path))
+            .header(header::HOST, self.endpoint.authority.as_str())
+            .header(header::USER_AGENT, USER_AGENT);
+        if !body.is_empty() {
+            builder = builder.header(header::CONTENT_TYPE, "application/json");
+        }
+        builder.body(Full::new(body)).map_err(|e| ApiError::Exchange(e.to_string()))
+    }
+
+    /// An answer is posted once, then once more on a fresh connection if the first broke off before any reply:
+    /// the Runtime API takes one answer per invocation and refuses a second, so nothing can happen twice.
+    async fn post(&mut self, request: Request<Full<Bytes>>, what: &'static str) -> Result<(), ApiError> {
+        let again = clone_request(&request);
+        let response = match self.send(request, Some(POST_TIMEOUT)).await {
+            Ok(response) => response,
+            Err(ApiError::Exchange(_)) => self.send(again, Some(POST_TIMEOUT)).await?,
+            Err(other) => return Err(other),
+        };
+        let status = response.status();
+        // Drain the acknowledgement so the connection can carry the next poll.
+        let _ = Limited::new(response.into_body(), 64 * 1024).collect().await;
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(ApiError::Status(status.as_u16(), what))
+        }
+    }
+
+    async fn send(
+        &mut self,
+        request: Request<Full<Bytes>>,
+        limit: Option<Duration>,
+    ) -> Result<Response<Incoming>, ApiError> {
+        let exchange = async {
+            let sender = self.ready().await?;
+            sender.send_request(request).await.map_err(|e| ApiError::Exchange(e.to_string()))
+        };
+        let result = match limit {
+            Some(limit) => tokio::time::timeout(limit, exchange)
+                .await
+                .unwrap_or_else(|_| Err(ApiError::Exchange(format!("no answer in {limit:?}")))),
+            None => exchange.await,
+        };
+        if result.is_err() {
+            self.sender = None;
+        }
+        result
+    }
+
+    async fn ready(&mut self) -> Result<&mut http1::SendRequest<Full<Bytes>>, ApiError> {
+        if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
+            self.sender = Some(self.connect().await?);
+        }
+        let sender = self.sender.as_mut().expect("just connected");
+        sender.ready().await.map_err(|e| ApiError::Exchange(e.to_string()))?;
+        Ok(sender)
+    }
+
+    async fn connect(&self) -> Result<http1::SendRequest<Full<Bytes>>, ApiError> {
+        let authority = &self.endpoint.authority;
+        let failed = |why: String| ApiError::Connect { authority: authority.clone(), why };
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(authority.as_str()))
+            .await
+            .map_err(|_| failed(format!("no connection in {CONNECT_TIMEOUT:?}")))?
+            .map_err(|e| failed(e.to_string()))?;
+        let _ = stream.set_nodelay(true);
+        let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.map_err(|e| failed(e.to_string()))?;
+        // The connection is driven by its own task; it ends when the sender is dropped or the peer hangs up.
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(sender)
+    }
+}
+
+fn echo_invocation_id(request: &mut Request<Full<Bytes>>, invocation: &Invocation) {
+    if let Some(value) = invocation.invocation_id.as_deref().and_then(|id| id.parse().ok()) {
+        request.headers_mut().insert("lambda-runtime-invocation-id", value);
+    }
+}
+
+fn set_error_type(request: &mut Request<Full<Bytes>>, error_type: &str) {
+    if let Ok(value) = error_type.parse() {
+        request.headers_mut().insert("lambda-runtime-function-error-type", value);
+    }
+}
+
+fn clone_request(request: &Request<Full<Bytes>>) -> Request<Full<Bytes>> {
+    let mut copy = Request::new(request.body().clone());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.headers_mut() = request.headers().clone();
+    copy
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_endpoint_is_lambdas_host_port_or_a_local_runtimes_url() {
+        let lambda = Endpoint::parse("127.0.0.1:9001").unwrap();
+        assert_eq!(lambda.authority, "127.0.0.1:9001");
+        assert_eq!(lambda.target("/invocation/next"), "/2018-06-01/runtime/invocation/next");
+        let watch = Endpoint::parse("http://127.0.0.1:9000/.rt/wx-plugin-manager/").unwrap();
+        assert_eq!(watch.authority, "127.0.0.1:9000");
+        assert_eq!(watch.target("/invocation/next"), "/.rt/wx-plugin-manager/2018-06-01/runtime/invocation/next");
+        for bad in ["", "https://127.0.0.1:9001", "localhost", "http://", "127.0.0.1:9001/a b", "h:1/?x"] {
+            assert!(matches!(Endpoint::parse(bad), Err(ApiError::BadEndpoint(_))), "{bad:?}");
+        }
+    }
+}
