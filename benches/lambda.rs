@@ -1,55 +1,69 @@
-//! The whole function as Lambda runs it: the release binary under a local Runtime API, against the emulator, side by
-//! side with two references built in the same workspace — `echo` (the smallest function) and `naive` (one HTTP call
-//! with a fixed token on tokio's default runtime). Reports warm CPU per invocation (the process's own user+sys),
-//! invocations per second, cold start to the first poll, peak RSS over the run (and whether RSS grows), and the
-//! stripped binary size. `cargo bench --bench lambda`; INVOCATIONS (default 10000) sets the run's length.
+//! The function as users deploy it (`cargo lambda build --release`: the same artefact `sam build` makes), under a
+//! local Runtime API that sends a fresh trace id with every invocation as Lambda does, against the emulator; side by
+//! side, in one run, with two references built by the same command (same target, same profile):
+//!
+//! - `echo` (examples/echo.rs): lambda_runtime's loop on a current-thread runtime, returning the event;
+//! - `proxy` (examples/proxy.rs): the same, POSTing the event to `/wxa/plugin` with a fixed token through one
+//!   reqwest client, returning WeChat's JSON, without a logging subscriber.
+//!
+//! The three processes live together and take their invocations in interleaved batches, so the machine's noise falls
+//! on all of them alike. Reported per function: resident-set growth per invocation (after a warm-up, over the whole
+//! run), warm CPU per invocation (the process's own user+sys), peak RSS, cold start (spawn to first poll, median),
+//! output lines per invocation and the binary's size. `cargo bench --bench lambda`; INVOCATIONS (default 30000) sets
+//! each function's share; LAMBDA_BUILD (e.g. `--arm64`) adds flags to `cargo lambda build`.
 
 #[path = "../tests/support/runtime_api.rs"]
 #[allow(dead_code)]
 mod runtime_api;
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use runtime_api::{Outcome, RuntimeApi};
-use serde_json::json;
+use serde_json::{json, Value};
 use wx_plugin_manager::emulator::{Emulator, DEMO_APPID, DEMO_SECRET};
 
 const COLD_STARTS: usize = 21;
-const WARM_UP: usize = 500;
+const WARM_UP: usize = 1_000;
+const BATCH: usize = 1_000;
 
 struct Subject {
     name: &'static str,
     binary: PathBuf,
     env: Vec<(String, String)>,
-    /// Whether its answer to `{"action":"list"}` is the function's result (the echo just returns the event).
-    answers_list: bool,
+    /// Whether its answer to `{"action":"list"}` is checked as success (`errCode` for the function, WeChat's
+    /// `errcode` for the proxy); the echo just returns the event.
+    check: fn(&Value) -> bool,
 }
 
-struct Figures {
-    /// RSS without trace ids (our code's own growth), after warm-up → at the end.
-    rss_untraced_kib: (u64, u64),
-    cpu_per_invocation_us: f64,
-    per_second: f64,
-    cold_start_ms: f64,
+/// One live function process and what is measured of it.
+struct Running {
+    child: Child,
+    api: RuntimeApi,
+    lines: Arc<AtomicUsize>,
     rss_after_warm_up_kib: u64,
-    rss_end_kib: u64,
-    peak_rss_kib: u64,
-    size_bytes: u64,
+    cpu_us: u64,
+    served: usize,
 }
 
-fn build(root: &Path) {
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "--bin", "wx-plugin-manager", "--example", "echo", "--example", "naive"])
+fn lambda_build(root: &Path, target: &[&str]) {
+    let extra = std::env::var("LAMBDA_BUILD").unwrap_or_default();
+    let status = Command::new("cargo")
+        .args(["lambda", "build", "--release"])
+        .args(target)
+        .args(extra.split_whitespace())
         .current_dir(root)
         .status()
-        .expect("cargo runs");
-    assert!(status.success(), "the release build failed");
+        .expect("cargo lambda runs (pip install cargo-lambda)");
+    assert!(status.success(), "cargo lambda build {target:?} failed");
 }
 
-fn spawn(subject: &Subject, api: &RuntimeApi) -> Child {
-    Command::new(&subject.binary)
+fn spawn(subject: &Subject, api: &RuntimeApi) -> (Child, Arc<AtomicUsize>) {
+    let mut child = Command::new(&subject.binary)
         .env_clear()
         .env("AWS_LAMBDA_RUNTIME_API", api.endpoint())
         .env("AWS_LAMBDA_FUNCTION_NAME", subject.name)
@@ -57,10 +71,29 @@ fn spawn(subject: &Subject, api: &RuntimeApi) -> Child {
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .envs(subject.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
-        .expect("the binary starts")
+        .expect("the binary starts");
+    // Lambda reads the function's output through a pipe: so does the bench, counting lines.
+    let lines = Arc::new(AtomicUsize::new(0));
+    for pipe in [
+        child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+        child.stderr.take().map(|p| Box::new(p) as _),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let lines = lines.clone();
+        std::thread::spawn(move || {
+            let mut pipe = pipe;
+            let mut chunk = [0u8; 8192];
+            while let Ok(n @ 1..) = pipe.read(&mut chunk) {
+                lines.fetch_add(chunk[..n].iter().filter(|&&b| b == b'\n').count(), Ordering::Relaxed);
+            }
+        });
+    }
+    (child, lines)
 }
 
 /// user+sys CPU of a process, in microseconds.
@@ -85,88 +118,36 @@ fn status_kib(pid: u32, field: &str) -> u64 {
 
 fn invoke_ok(api: &RuntimeApi, subject: &Subject) {
     match api.invoke(&json!({"action":"list"}), Duration::from_secs(10)) {
-        Outcome::Response(r) if !subject.answers_list || r["errCode"] == 0 => {}
+        Outcome::Response(r) if (subject.check)(&r) => {}
         other => panic!("{}: {other:?}", subject.name),
     }
 }
 
-/// One function process serving `invocations` after the warm-up, as measured from outside.
-struct WarmRun {
-    rss_after_warm_up_kib: u64,
-    rss_end_kib: u64,
-    peak_rss_kib: u64,
-    cpu_us: u64,
-    wall: Duration,
-}
-
-fn warm_run(subject: &Subject, api: &RuntimeApi, invocations: usize) -> WarmRun {
-    let mut child = spawn(subject, api);
-    let pid = child.id();
-    for _ in 0..WARM_UP {
-        invoke_ok(api, subject);
-    }
-    let rss_after_warm_up_kib = status_kib(pid, "VmRSS:");
-    let (cpu_before, started) = (cpu_us(pid), Instant::now());
-    let every = (invocations / 10).max(1);
-    let mut series = Vec::new();
-    for i in 0..invocations {
-        invoke_ok(api, subject);
-        if (i + 1) % every == 0 {
-            let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
-            series.push((status_kib(pid, "VmRSS:"), fds));
-        }
-    }
-    let wall = started.elapsed();
-    eprintln!("{}: (RSS KiB, open fds) every {every} invocations: {series:?}", subject.name);
-    let run = WarmRun {
-        rss_after_warm_up_kib,
-        rss_end_kib: status_kib(pid, "VmRSS:"),
-        peak_rss_kib: status_kib(pid, "VmHWM:"),
-        cpu_us: cpu_us(pid) - cpu_before,
-        wall,
-    };
+fn cold_start_ms(subject: &Subject) -> f64 {
+    let api = RuntimeApi::start();
+    let started = Instant::now();
+    let (mut child, _) = spawn(subject, &api);
+    assert!(api.wait_for_polls(1, Duration::from_secs(10)), "{} never polled", subject.name);
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
     let _ = child.kill();
     let _ = child.wait();
-    run
+    ms
 }
 
-fn measure(subject: &Subject, invocations: usize) -> Figures {
-    let mut starts: Vec<f64> = (0..COLD_STARTS)
-        .map(|_| {
-            let api = RuntimeApi::start();
-            let started = Instant::now();
-            let mut child = spawn(subject, &api);
-            assert!(api.wait_for_polls(1, Duration::from_secs(10)), "{} never polled", subject.name);
-            let ms = started.elapsed().as_secs_f64() * 1000.0;
-            let _ = child.kill();
-            let _ = child.wait();
-            ms
-        })
-        .collect();
-    starts.sort_by(f64::total_cmp);
-
-    // Without trace ids, lambda_runtime's per-invocation `set_var("_X_AMZN_TRACE_ID", …)` (which grows every
-    // function on glibc) is out of the picture: what growth remains is the function's own.
-    let untraced = warm_run(subject, &RuntimeApi::start_without_trace_ids(), invocations);
-    let run = warm_run(subject, &RuntimeApi::start(), invocations);
-    Figures {
-        rss_untraced_kib: (untraced.rss_after_warm_up_kib, untraced.rss_end_kib),
-        cpu_per_invocation_us: run.cpu_us as f64 / invocations as f64,
-        per_second: invocations as f64 / run.wall.as_secs_f64(),
-        cold_start_ms: starts[COLD_STARTS / 2],
-        rss_after_warm_up_kib: run.rss_after_warm_up_kib,
-        rss_end_kib: run.rss_end_kib,
-        peak_rss_kib: run.peak_rss_kib,
-        size_bytes: std::fs::metadata(&subject.binary).unwrap().len(),
-    }
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 fn main() {
     // `cargo bench` passes --bench; a filter argument would be for criterion benches, not this one.
-    let invocations: usize = std::env::var("INVOCATIONS").ok().and_then(|n| n.parse().ok()).unwrap_or(10_000);
+    let invocations: usize = std::env::var("INVOCATIONS").ok().and_then(|n| n.parse().ok()).unwrap_or(30_000);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    build(&root);
-    let release = root.join("target/release");
+    // cargo-lambda takes one kind of target per build.
+    lambda_build(&root, &["--bin", "wx-plugin-manager"]);
+    lambda_build(&root, &["--example", "echo"]);
+    lambda_build(&root, &["--example", "proxy"]);
+    let artefact = |name: &str| root.join("target/lambda").join(name).join("bootstrap");
 
     let emulator = Emulator::start().unwrap();
     emulator.edit_world(|w| w.settings.stable_minute_quota = u32::MAX);
@@ -176,42 +157,87 @@ fn main() {
     let subjects = [
         Subject {
             name: "wx-plugin-manager",
-            binary: release.join("wx-plugin-manager"),
+            binary: artefact("wx-plugin-manager"),
             env: vec![pair("WX_APPID", DEMO_APPID), pair("WX_SECRET", DEMO_SECRET), pair("WX_API_BASE", &base)],
-            answers_list: true,
+            check: |r| r["errCode"] == 0,
         },
         Subject {
-            name: "naive (reference floor)",
-            binary: release.join("examples/naive"),
+            name: "bare proxy",
+            binary: artefact("proxy"),
             env: vec![pair("WX_ACCESS_TOKEN", &token), pair("WX_API_BASE", &base)],
-            answers_list: false,
+            check: |r| r["errcode"] == 0,
         },
-        Subject { name: "echo (baseline)", binary: release.join("examples/echo"), env: vec![], answers_list: false },
+        Subject { name: "bare echo", binary: artefact("echo"), env: vec![], check: |_| true },
     ];
+    for s in &subjects {
+        let out = Command::new("file").arg(&s.binary).output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+        eprintln!("{}: {}", s.name, out.unwrap_or_default().trim());
+    }
 
+    // Cold starts, interleaved.
+    let mut starts = vec![Vec::new(); subjects.len()];
+    for _ in 0..COLD_STARTS {
+        for (i, subject) in subjects.iter().enumerate() {
+            starts[i].push(cold_start_ms(subject));
+        }
+    }
+
+    // Warm runs: all three alive, served in turns.
+    let mut running: Vec<Running> = subjects
+        .iter()
+        .map(|subject| {
+            let api = RuntimeApi::start();
+            let (child, lines) = spawn(subject, &api);
+            for _ in 0..WARM_UP {
+                invoke_ok(&api, subject);
+            }
+            let pid = child.id();
+            let rss_after_warm_up_kib = status_kib(pid, "VmRSS:");
+            Running { child, api, lines, rss_after_warm_up_kib, cpu_us: 0, served: 0 }
+        })
+        .collect();
+    while running[0].served < invocations {
+        for (run, subject) in running.iter_mut().zip(&subjects) {
+            let n = BATCH.min(invocations - run.served);
+            let before = cpu_us(run.child.id());
+            for _ in 0..n {
+                invoke_ok(&run.api, subject);
+            }
+            run.cpu_us += cpu_us(run.child.id()) - before;
+            run.served += n;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(200)); // the last lines reach the pipe
+
+    let echo_cold = median(starts[2].clone());
+    let proxy_cpu = running[1].cpu_us as f64 / invocations as f64;
     let mut table = format!(
-        "{invocations} sequential `list` invocations per function after {WARM_UP} warm-up ones; cold start is the median \
-         of {COLD_STARTS} starts.\n\n\
-         | function | warm CPU / invocation | invocations / s | cold start to first poll | RSS after warm-up → end | peak RSS | RSS without trace ids | stripped binary |\n\
-         |---|---|---|---|---|---|---|---|\n"
+        "{invocations} `list` invocations per function (unique trace ids) after {WARM_UP} warm-up ones, in batches of \
+         {BATCH} taken in turn; cold start is the median of {COLD_STARTS} starts.\n\n\
+         | function | RSS growth / invocation | warm CPU / invocation | × bare proxy | peak RSS | cold start | × bare echo | lines / invocation | binary |\n\
+         |---|---|---|---|---|---|---|---|---|\n"
     );
-    for subject in &subjects {
-        let f = measure(subject, invocations);
+    for ((run, subject), starts) in running.iter_mut().zip(&subjects).zip(starts) {
+        let pid = run.child.id();
+        let (rss_end, peak) = (status_kib(pid, "VmRSS:"), status_kib(pid, "VmHWM:"));
+        let growth = (rss_end as f64 - run.rss_after_warm_up_kib as f64) * 1024.0 / invocations as f64;
+        let cpu = run.cpu_us as f64 / invocations as f64;
+        let cold = median(starts);
+        let lines = run.lines.load(Ordering::Relaxed) as f64 / (invocations + WARM_UP) as f64;
+        let size = std::fs::metadata(&subject.binary).unwrap().len() as f64 / 1_048_576.0;
         let line = format!(
-            "| {} | {:.1} µs | {:.0} | {:.2} ms | {:.2} → {:.2} MiB | {:.2} MiB | {:.2} → {:.2} MiB | {:.2} MiB |\n",
+            "| {} | {growth:.2} B ({:.2} → {:.2} MiB) | {cpu:.1} µs | {:.2} | {:.2} MiB | {cold:.2} ms | {:.2} | {lines:.2} | {size:.2} MiB |\n",
             subject.name,
-            f.cpu_per_invocation_us,
-            f.per_second,
-            f.cold_start_ms,
-            f.rss_after_warm_up_kib as f64 / 1024.0,
-            f.rss_end_kib as f64 / 1024.0,
-            f.peak_rss_kib as f64 / 1024.0,
-            f.rss_untraced_kib.0 as f64 / 1024.0,
-            f.rss_untraced_kib.1 as f64 / 1024.0,
-            f.size_bytes as f64 / 1_048_576.0,
+            run.rss_after_warm_up_kib as f64 / 1024.0,
+            rss_end as f64 / 1024.0,
+            cpu / proxy_cpu,
+            peak as f64 / 1024.0,
+            cold / echo_cold,
         );
         eprint!("{line}");
         table.push_str(&line);
+        let _ = run.child.kill();
+        let _ = run.child.wait();
     }
     println!("\n{table}");
     let out = root.join("target/bench-lambda.md");
