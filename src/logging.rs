@@ -10,12 +10,16 @@ use std::io::Write;
 use std::sync::OnceLock;
 use std::time::SystemTime;
 
+use tracing::level_filters::LevelFilter;
 use tracing::Level;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::metrics::{Sample, Usage};
 
-const QUIET_HTTP: [&str; 5] = ["reqwest=warn", "hyper=warn", "hyper_util=warn", "h2=warn", "rustls=warn"];
+/// Held at `warn` whatever is asked (a target also covers its sub-targets: `hyper` covers `hyper_util`).
+const QUIET_HTTP: [&str; 4] = ["reqwest", "hyper", "h2", "rustls"];
 
 /// Where log lines go: Lambda reads stdout; `wxpm` keeps stdout for the result.
 #[derive(Debug, Clone, Copy)]
@@ -35,49 +39,53 @@ struct Settings {
 
 static SETTINGS: OnceLock<Settings> = OnceLock::new();
 
-/// The `tracing` directive for Lambda's application log level (`FATAL` has no match in `tracing`).
-fn lambda_level(value: &str) -> Option<&'static str> {
+/// `tracing`'s level for Lambda's application log level (`FATAL` has no match in `tracing`).
+fn lambda_level(value: &str) -> Option<LevelFilter> {
     Some(match value.to_ascii_uppercase().as_str() {
-        "TRACE" => "trace",
-        "DEBUG" => "debug",
-        "INFO" => "info",
-        "WARN" => "warn",
-        "ERROR" | "FATAL" => "error",
+        "TRACE" => LevelFilter::TRACE,
+        "DEBUG" => LevelFilter::DEBUG,
+        "INFO" => LevelFilter::INFO,
+        "WARN" => LevelFilter::WARN,
+        "ERROR" | "FATAL" => LevelFilter::ERROR,
         _ => return None,
     })
+}
+
+/// `RUST_LOG`'s `target=level` directives (a plain filter: no regular expressions to compile at cold start), or
+/// Lambda's level; the HTTP crates held at `warn` either way.
+fn filter(rust_log: Option<&str>, lambda: Option<LevelFilter>) -> Targets {
+    let asked = rust_log
+        .and_then(|directives| directives.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(lambda.unwrap_or(LevelFilter::INFO)));
+    let mut filter = Targets::new().with_default(asked.default_level().unwrap_or(LevelFilter::OFF));
+    for (target, level) in asked.iter() {
+        if !QUIET_HTTP.iter().any(|quiet| target.starts_with(quiet)) {
+            filter = filter.with_target(target, level);
+        }
+    }
+    filter.with_targets(QUIET_HTTP.map(|quiet| (quiet, LevelFilter::WARN)))
 }
 
 pub fn init(target: Target) {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let lambda = env("AWS_LAMBDA_LOG_LEVEL").as_deref().and_then(lambda_level);
     let text = env("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("text"));
-    let mut filter = env("RUST_LOG")
-        .and_then(|directives| EnvFilter::try_new(directives).ok())
-        .unwrap_or_else(|| EnvFilter::new(lambda.unwrap_or("info")));
-    for directive in QUIET_HTTP {
-        filter = filter.add_directive(directive.parse().expect("static log directive"));
-    }
+    let filter = filter(env("RUST_LOG").as_deref(), lambda);
     let lambda_floor = match lambda {
-        Some("warn") if !text => Some("WARN"),
-        Some("error") if !text => Some("ERROR"),
+        Some(LevelFilter::WARN) if !text => Some("WARN"),
+        Some(LevelFilter::ERROR) if !text => Some("ERROR"),
         _ => None,
     };
     let _ = SETTINGS.set(Settings { target, lambda_floor });
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(false);
+    let lines = || tracing_subscriber::fmt::layer().with_target(false).with_ansi(false);
+    let json = lines().json().with_current_span(false).with_span_list(false).flatten_event(true);
+    let registry = tracing_subscriber::registry().with(filter);
     // A second init (tests) keeps the first subscriber.
     let _ = match (target, text) {
-        (Target::Stdout, false) => {
-            builder.json().with_current_span(false).with_span_list(false).flatten_event(true).try_init()
-        }
-        (Target::Stderr, false) => builder
-            .json()
-            .with_current_span(false)
-            .with_span_list(false)
-            .flatten_event(true)
-            .with_writer(std::io::stderr)
-            .try_init(),
-        (Target::Stdout, true) => builder.try_init(),
-        (Target::Stderr, true) => builder.with_writer(std::io::stderr).try_init(),
+        (Target::Stdout, false) => registry.with(json).try_init(),
+        (Target::Stderr, false) => registry.with(json.with_writer(std::io::stderr)).try_init(),
+        (Target::Stdout, true) => registry.with(lines()).try_init(),
+        (Target::Stderr, true) => registry.with(lines().with_writer(std::io::stderr)).try_init(),
     };
 }
 
@@ -199,8 +207,27 @@ mod tests {
     #[test]
     fn lambdas_log_levels_map_onto_tracings() {
         let levels = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "warn", "loud"].map(lambda_level);
-        let expected = [Some("trace"), Some("debug"), Some("info"), Some("warn"), Some("error"), Some("error")];
-        assert_eq!(levels[..6], expected);
-        assert_eq!((levels[6], levels[7]), (Some("warn"), None));
+        let expected = [LevelFilter::TRACE, LevelFilter::DEBUG, LevelFilter::INFO, LevelFilter::WARN, LevelFilter::ERROR];
+        assert_eq!(levels[..5], expected.map(Some));
+        assert_eq!((levels[5], levels[6], levels[7]), (Some(LevelFilter::ERROR), Some(LevelFilter::WARN), None));
+    }
+
+    #[test]
+    fn rust_log_wins_over_lambdas_level_but_never_opens_the_http_crates() {
+        let level = |f: &Targets, target: &str| {
+            let mut levels = [Level::TRACE, Level::DEBUG, Level::INFO, Level::WARN, Level::ERROR].into_iter();
+            levels.find(|l| f.would_enable(target, l)).map(|l| l.to_string())
+        };
+        let asked = filter(Some("debug,wx_plugin_manager::token=trace,reqwest=trace"), Some(LevelFilter::ERROR));
+        assert_eq!(level(&asked, "wx_plugin_manager::gateway").as_deref(), Some("DEBUG"));
+        assert_eq!(level(&asked, "wx_plugin_manager::token::redis").as_deref(), Some("TRACE"));
+        for quiet in ["reqwest::connect", "hyper_util::client", "h2", "rustls::client"] {
+            assert_eq!(level(&asked, quiet).as_deref(), Some("WARN"), "{quiet}");
+        }
+        let lambda = filter(None, Some(LevelFilter::WARN));
+        assert_eq!(level(&lambda, "wx_plugin_manager").as_deref(), Some("WARN"));
+        let unreadable = filter(Some("wx_plugin_manager=loud"), None);
+        assert_eq!(level(&unreadable, "wx_plugin_manager").as_deref(), Some("INFO"));
+        assert_eq!(level(&filter(Some("off"), None), "wx_plugin_manager"), None);
     }
 }

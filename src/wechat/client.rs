@@ -33,7 +33,12 @@ pub type Answer = Map<String, Value>;
 pub struct WeChatClient {
     http: reqwest::Client,
     base: String,
+    /// The plugin endpoints' URLs, parsed once: parsing a URL costs more than the rest of building the request.
+    plugin_urls: Vec<(&'static str, reqwest::Url)>,
 }
+
+/// The paths every invocation calls.
+const PLUGIN_PATHS: [&str; 2] = ["/wxa/plugin", "/wxa/devplugin"];
 
 impl WeChatClient {
     pub fn new(base: &str) -> Result<WeChatClient, String> {
@@ -47,7 +52,13 @@ impl WeChatClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {}", e.without_url()))?;
-        Ok(WeChatClient { http, base: base.trim_end_matches('/').to_owned() })
+        let base = base.trim_end_matches('/').to_owned();
+        let mut plugin_urls = Vec::with_capacity(PLUGIN_PATHS.len());
+        for path in PLUGIN_PATHS {
+            let url = reqwest::Url::parse(&format!("{base}{path}")).map_err(|e| format!("WX_API_BASE: {e}"))?;
+            plugin_urls.push((path, url));
+        }
+        Ok(WeChatClient { http, base, plugin_urls })
     }
 
     /// `POST {base}{path}?access_token=…` with a JSON body.
@@ -58,9 +69,12 @@ impl WeChatClient {
         body: &Value,
         deadline: Instant,
     ) -> Result<Answer, Failure> {
-        let request =
-            self.http.post(format!("{}{path}", self.base)).query(&[("access_token", token.expose_secret())]).json(body);
-        self.exchange(request, deadline, Quote::Excerpt).await
+        let mut url = match self.plugin_urls.iter().find(|(known, _)| *known == path) {
+            Some((_, url)) => url.clone(),
+            None => reqwest::Url::parse(&format!("{}{path}", self.base)).map_err(|e| Failure::Network(e.to_string()))?,
+        };
+        url.query_pairs_mut().append_pair("access_token", token.expose_secret());
+        self.exchange(self.http.post(url).json(body), deadline, Quote::Excerpt).await
     }
 
     /// `POST {base}{path}` on the open platform's own endpoints (`/cgi-bin/component/…`), with the component token
