@@ -8,7 +8,7 @@
 //!
 //! The three processes live together and take their invocations in interleaved batches, so the machine's noise falls
 //! on all of them alike. Reported per function: resident-set growth per invocation (after a warm-up, over the whole
-//! run), warm CPU per invocation (the process's own user+sys), peak RSS, cold start (spawn to first poll, median),
+//! run), warm CPU per invocation (the time the process ran, from the scheduler), peak RSS, cold start (spawn to first poll, median),
 //! output lines per invocation and the binary's size. `cargo bench --bench lambda`; INVOCATIONS (default 30000) sets
 //! each function's share; LAMBDA_BUILD (e.g. `--arm64`) adds flags to `cargo lambda build`.
 
@@ -96,18 +96,15 @@ fn spawn(subject: &Subject, api: &RuntimeApi) -> (Child, Arc<AtomicUsize>) {
     (child, lines)
 }
 
-/// user+sys CPU of a process, in microseconds.
+/// CPU time a process has run, all its threads, in microseconds: the scheduler's own account
+/// (`/proc/<pid>/task/*/schedstat`, nanoseconds), not the 10 ms ticks of `/proc/<pid>/stat`.
 fn cpu_us(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    ticks * 1_000_000 / clock_ticks()
-}
-
-fn clock_ticks() -> u64 {
-    let out = Command::new("getconf").arg("CLK_TCK").output().ok();
-    out.and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok()).unwrap_or(100)
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+    let ns: u64 = tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    ns / 1000
 }
 
 fn status_kib(pid: u32, field: &str) -> u64 {

@@ -291,7 +291,7 @@ impl App {
                 .map_err(|failure| Error::Upstream { method: op.method(), failure })?;
             let code = errcode(&answer);
             match codes::class(code) {
-                Class::Ok => return Ok(success(op.method(), answer)),
+                Class::Ok => return Ok(finish(op.method(), answer)),
                 Class::StaleToken if !refreshed && !matches!(self.tokens, Tokens::Fixed(_)) => {
                     refreshed = true;
                     tracing::info!(err_code = code, "token refused by WeChat; fetching another and retrying once");
@@ -382,13 +382,17 @@ fn time_for(pause: Duration, deadline: Instant) -> bool {
 }
 
 /// wx-server-sdk's result: WeChat's fields without errcode/errmsg, keys in camelCase, then errMsg and errCode.
-pub fn success(method: &str, mut answer: Answer) -> Value {
+pub fn success(method: &str, answer: Answer) -> Value {
+    finish(method, case::convert_map(answer, case::snake_to_camel))
+}
+
+/// [`success`] for an answer whose keys are camelCase already, as [`WeChatClient::call`] reads them.
+fn finish(method: &str, mut answer: Answer) -> Value {
     answer.shift_remove("errcode");
     answer.shift_remove("errmsg");
-    let mut result = case::convert_map(answer, case::snake_to_camel);
-    result.insert("errMsg".into(), json!(format!("{}:ok", error::prefix(method))));
-    result.insert("errCode".into(), json!(0));
-    Value::Object(result)
+    answer.insert("errMsg".into(), Value::String(format!("{}:ok", error::prefix(method))));
+    answer.insert("errCode".into(), json!(0));
+    Value::Object(answer)
 }
 
 #[cfg(test)]

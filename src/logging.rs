@@ -207,7 +207,8 @@ mod tests {
     #[test]
     fn lambdas_log_levels_map_onto_tracings() {
         let levels = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "warn", "loud"].map(lambda_level);
-        let expected = [LevelFilter::TRACE, LevelFilter::DEBUG, LevelFilter::INFO, LevelFilter::WARN, LevelFilter::ERROR];
+        let expected =
+            [LevelFilter::TRACE, LevelFilter::DEBUG, LevelFilter::INFO, LevelFilter::WARN, LevelFilter::ERROR];
         assert_eq!(levels[..5], expected.map(Some));
         assert_eq!((levels[5], levels[6], levels[7]), (Some(LevelFilter::ERROR), Some(LevelFilter::WARN), None));
     }

@@ -109,11 +109,12 @@ async fn answer(
     invocation: &Invocation,
     outcome: Option<Result<serde_json::Value, Error>>,
 ) -> Result<(), ApiError> {
-    match outcome {
-        Some(Ok(result)) => api.respond(invocation, result.to_string().into_bytes()).await,
+    match outcome.map(|outcome| outcome.map(|result| serde_json::to_vec(&result))) {
+        Some(Ok(Ok(body))) => api.respond(invocation, body).await,
         Some(Err(error)) => api.fail(invocation, error.kind(), error.to_lambda_json().to_string().into_bytes()).await,
-        None => {
-            tracing::error!(request_id = %invocation.request_id, "the invocation panicked");
+        // Serialising a `Value` cannot fail (its keys are strings); were it to, the invocation still gets an answer.
+        Some(Ok(Err(_))) | None => {
+            tracing::error!(request_id = %invocation.request_id, "the invocation panicked or its result was not JSON");
             let thrown =
                 serde_json::json!({"errCode": SYSTEM, "errMsg": format!("{}:fail internal error", prefix(""))});
             let body = serde_json::json!({"errorType": PANIC, "errorMessage": thrown.to_string()});

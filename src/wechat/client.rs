@@ -6,6 +6,9 @@ use std::time::{Duration, Instant};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};
 
+use serde::de::DeserializeSeed;
+
+use crate::case::CamelKeys;
 use crate::error::Failure;
 
 /// Time kept back from the invocation's deadline to send the answer to Lambda.
@@ -21,6 +24,14 @@ const EXCERPT: usize = 200;
 enum Quote {
     Excerpt,
     Never,
+}
+
+/// How an answer's keys are read: as WeChat sent them, or already in the cloud call's camelCase (a plugin call's
+/// answer is handed back that way; `errcode` and `errmsg` read the same either way).
+#[derive(Clone, Copy)]
+enum Keys {
+    AsSent,
+    Camel,
 }
 
 /// What a broken token answer is shown as, in place of its body.
@@ -61,7 +72,7 @@ impl WeChatClient {
         Ok(WeChatClient { http, base, plugin_urls })
     }
 
-    /// `POST {base}{path}?access_token=…` with a JSON body.
+    /// `POST {base}{path}?access_token=…` with a JSON body; the answer's keys come back in camelCase.
     pub async fn call(
         &self,
         path: &str,
@@ -71,10 +82,12 @@ impl WeChatClient {
     ) -> Result<Answer, Failure> {
         let mut url = match self.plugin_urls.iter().find(|(known, _)| *known == path) {
             Some((_, url)) => url.clone(),
-            None => reqwest::Url::parse(&format!("{}{path}", self.base)).map_err(|e| Failure::Network(e.to_string()))?,
+            None => {
+                reqwest::Url::parse(&format!("{}{path}", self.base)).map_err(|e| Failure::Network(e.to_string()))?
+            }
         };
         url.query_pairs_mut().append_pair("access_token", token.expose_secret());
-        self.exchange(self.http.post(url).json(body), deadline, Quote::Excerpt).await
+        self.exchange(self.http.post(url).json(body), deadline, Quote::Excerpt, Keys::Camel).await
     }
 
     /// `POST {base}{path}` on the open platform's own endpoints (`/cgi-bin/component/…`), with the component token
@@ -90,7 +103,7 @@ impl WeChatClient {
         if let Some(token) = component_token {
             request = request.query(&[("component_access_token", token.expose_secret())]);
         }
-        self.exchange(request, deadline, Quote::Never).await
+        self.exchange(request, deadline, Quote::Never, Keys::AsSent).await
     }
 
     /// `POST /cgi-bin/stable_token`, never with `force_refresh`.
@@ -102,7 +115,7 @@ impl WeChatClient {
             "force_refresh": false,
         });
         let request = self.http.post(format!("{}/cgi-bin/stable_token", self.base)).json(&body);
-        self.exchange(request, deadline, Quote::Never).await
+        self.exchange(request, deadline, Quote::Never, Keys::AsSent).await
     }
 
     /// `GET /cgi-bin/token`.
@@ -117,7 +130,7 @@ impl WeChatClient {
             ("appid", appid),
             ("secret", secret.expose_secret()),
         ]);
-        self.exchange(request, deadline, Quote::Never).await
+        self.exchange(request, deadline, Quote::Never, Keys::AsSent).await
     }
 
     async fn exchange(
@@ -125,6 +138,7 @@ impl WeChatClient {
         request: reqwest::RequestBuilder,
         deadline: Instant,
         quote: Quote,
+        keys: Keys,
     ) -> Result<Answer, Failure> {
         let budget = time_left(deadline).ok_or(Failure::Timeout)?;
         let request = request.timeout(budget);
@@ -132,7 +146,8 @@ impl WeChatClient {
         if response.status() != reqwest::StatusCode::OK {
             return Err(Failure::Status(response.status().as_u16()));
         }
-        let mut body = Vec::new();
+        let expected = response.content_length().map_or(0, |n| n.min(MAX_ANSWER as u64) as usize);
+        let mut body = Vec::with_capacity(expected);
         while let Some(chunk) = response.chunk().await.map_err(classify)? {
             if body.len() + chunk.len() > MAX_ANSWER {
                 return Err(Failure::InvalidJson(format!("(an answer over {MAX_ANSWER} bytes)")));
@@ -140,7 +155,14 @@ impl WeChatClient {
             body.extend_from_slice(&chunk);
         }
         // WeChat's JSON sometimes comes labelled text/plain: the label is not trusted either way.
-        match serde_json::from_slice(&body) {
+        let read = match keys {
+            Keys::AsSent => serde_json::from_slice(&body),
+            Keys::Camel => {
+                let mut json = serde_json::Deserializer::from_slice(&body);
+                CamelKeys.deserialize(&mut json).and_then(|answer| json.end().map(|()| answer))
+            }
+        };
+        match read {
             Ok(Value::Object(answer)) => Ok(answer),
             _ => Err(Failure::InvalidJson(match quote {
                 Quote::Excerpt => excerpt(&body),
