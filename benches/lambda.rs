@@ -10,7 +10,8 @@
 //! on all of them alike. Reported per function: resident-set growth per invocation (after a warm-up, over the whole
 //! run), warm CPU per invocation (the time the process ran, from the scheduler), peak RSS, cold start (spawn to first poll, median),
 //! output lines per invocation and the binary's size. `cargo bench --bench lambda`; INVOCATIONS (default 30000) sets
-//! each function's share; LAMBDA_BUILD (e.g. `--arm64`) adds flags to `cargo lambda build`.
+//! each function's share; LAMBDA_BUILD (e.g. `--arm64`) adds flags to `cargo lambda build`; CANDIDATES
+//! (`name=path/to/bootstrap …`) adds other builds of the function to the run, to compare a change side by side.
 
 #[path = "../tests/support/runtime_api.rs"]
 #[allow(dead_code)]
@@ -32,7 +33,7 @@ const WARM_UP: usize = 1_000;
 const BATCH: usize = 1_000;
 
 struct Subject {
-    name: &'static str,
+    name: String,
     binary: PathBuf,
     env: Vec<(String, String)>,
     /// Whether its answer to `{"action":"list"}` is checked as success (`errCode` for the function, WeChat's
@@ -66,7 +67,7 @@ fn spawn(subject: &Subject, api: &RuntimeApi) -> (Child, Arc<AtomicUsize>) {
     let mut child = Command::new(&subject.binary)
         .env_clear()
         .env("AWS_LAMBDA_RUNTIME_API", api.endpoint())
-        .env("AWS_LAMBDA_FUNCTION_NAME", subject.name)
+        .env("AWS_LAMBDA_FUNCTION_NAME", &subject.name)
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .envs(subject.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -151,21 +152,26 @@ fn main() {
     let token = emulator.authorizer_token(DEMO_APPID);
     let base = emulator.base_url().to_owned();
     let pair = |k: &str, v: &str| (k.to_owned(), v.to_owned());
-    let subjects = [
+    let function = |name: &str, binary: PathBuf| Subject {
+        name: name.to_owned(),
+        binary,
+        env: vec![pair("WX_APPID", DEMO_APPID), pair("WX_SECRET", DEMO_SECRET), pair("WX_API_BASE", &base)],
+        check: |r| r["errCode"] == 0,
+    };
+    let mut subjects = vec![
+        function("wx-plugin-manager", artefact("wx-plugin-manager")),
         Subject {
-            name: "wx-plugin-manager",
-            binary: artefact("wx-plugin-manager"),
-            env: vec![pair("WX_APPID", DEMO_APPID), pair("WX_SECRET", DEMO_SECRET), pair("WX_API_BASE", &base)],
-            check: |r| r["errCode"] == 0,
-        },
-        Subject {
-            name: "bare proxy",
+            name: "bare proxy".into(),
             binary: artefact("proxy"),
             env: vec![pair("WX_ACCESS_TOKEN", &token), pair("WX_API_BASE", &base)],
             check: |r| r["errcode"] == 0,
         },
-        Subject { name: "bare echo", binary: artefact("echo"), env: vec![], check: |_| true },
+        Subject { name: "bare echo".into(), binary: artefact("echo"), env: vec![], check: |_| true },
     ];
+    for candidate in std::env::var("CANDIDATES").unwrap_or_default().split_whitespace() {
+        let (name, path) = candidate.split_once('=').expect("CANDIDATES holds name=path pairs");
+        subjects.push(function(name, PathBuf::from(path)));
+    }
     for s in &subjects {
         let out = Command::new("file").arg(&s.binary).output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
         eprintln!("{}: {}", s.name, out.unwrap_or_default().trim());

@@ -5,6 +5,7 @@
 //! that is not JSON to the handler, and it logs every failed invocation a second time as Rust `Debug` text. The
 //! protocol is four requests; this file is all of it.
 
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,6 +15,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
 
 const API_VERSION: &str = "/2018-06-01/runtime";
 const USER_AGENT: &str = concat!("wx-plugin-manager/", env!("CARGO_PKG_VERSION"));
@@ -22,7 +24,7 @@ const MAX_EVENT: usize = 6 * 1024 * 1024;
 /// Connecting to a Runtime API on the same host takes microseconds; this bounds a broken one.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Posting an answer or an init error: the Runtime API acknowledges at once.
-const POST_TIMEOUT: Duration = Duration::from_secs(5);
+const POST_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Why the Runtime API could not be used. Never carries an event or an answer.
 #[derive(Debug, thiserror::Error)]
@@ -92,11 +94,15 @@ pub struct Invocation {
 pub struct Connection {
     endpoint: Endpoint,
     sender: Option<http1::SendRequest<Full<Bytes>>>,
+    /// Bounds each post. One timer, moved forward post after post: moving a timer later costs nothing, where
+    /// arming a new one wakes the runtime's driver through a syscall (twice an invocation, with reqwest's own).
+    watchdog: Pin<Box<Sleep>>,
 }
 
 impl Connection {
     pub fn new(endpoint: Endpoint) -> Connection {
-        Connection { endpoint, sender: None }
+        let watchdog = Box::pin(tokio::time::sleep(POST_TIMEOUT));
+        Connection { endpoint, sender: None, watchdog }
     }
 
     /// Waits for the next invocation: as long as Lambda has none (the process is frozen meanwhile).
@@ -183,14 +189,19 @@ impl Connection {
         request: Request<Full<Bytes>>,
         limit: Option<Duration>,
     ) -> Result<Response<Incoming>, ApiError> {
+        let (sender, watchdog) = (&mut self.sender, &mut self.watchdog);
         let exchange = async {
-            let sender = self.ready().await?;
+            let sender = ready(sender, &self.endpoint).await?;
             sender.send_request(request).await.map_err(|e| ApiError::Exchange(e.to_string()))
         };
         let result = match limit {
-            Some(limit) => tokio::time::timeout(limit, exchange)
-                .await
-                .unwrap_or_else(|_| Err(ApiError::Exchange(format!("no answer in {limit:?}")))),
+            Some(limit) => {
+                watchdog.as_mut().reset(Instant::now() + limit);
+                tokio::select! {
+                    result = exchange => result,
+                    () = watchdog.as_mut() => Err(ApiError::Exchange(format!("no answer in {limit:?}"))),
+                }
+            }
             None => exchange.await,
         };
         if result.is_err() {
@@ -198,31 +209,35 @@ impl Connection {
         }
         result
     }
+}
 
-    async fn ready(&mut self) -> Result<&mut http1::SendRequest<Full<Bytes>>, ApiError> {
-        if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
-            self.sender = Some(self.connect().await?);
-        }
-        let sender = self.sender.as_mut().expect("just connected");
-        sender.ready().await.map_err(|e| ApiError::Exchange(e.to_string()))?;
-        Ok(sender)
+/// The connection's sender, ready for a request: connected again if it broke.
+async fn ready<'a>(
+    sender: &'a mut Option<http1::SendRequest<Full<Bytes>>>,
+    endpoint: &Endpoint,
+) -> Result<&'a mut http1::SendRequest<Full<Bytes>>, ApiError> {
+    if sender.as_ref().is_none_or(|s| s.is_closed()) {
+        *sender = Some(connect(endpoint).await?);
     }
+    let sender = sender.as_mut().expect("just connected");
+    sender.ready().await.map_err(|e| ApiError::Exchange(e.to_string()))?;
+    Ok(sender)
+}
 
-    async fn connect(&self) -> Result<http1::SendRequest<Full<Bytes>>, ApiError> {
-        let authority = &self.endpoint.authority;
-        let failed = |why: String| ApiError::Connect { authority: authority.clone(), why };
-        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(authority.as_str()))
-            .await
-            .map_err(|_| failed(format!("no connection in {CONNECT_TIMEOUT:?}")))?
-            .map_err(|e| failed(e.to_string()))?;
-        let _ = stream.set_nodelay(true);
-        let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.map_err(|e| failed(e.to_string()))?;
-        // The connection is driven by its own task; it ends when the sender is dropped or the peer hangs up.
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        Ok(sender)
-    }
+async fn connect(endpoint: &Endpoint) -> Result<http1::SendRequest<Full<Bytes>>, ApiError> {
+    let authority = &endpoint.authority;
+    let failed = |why: String| ApiError::Connect { authority: authority.clone(), why };
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(authority.as_str()))
+        .await
+        .map_err(|_| failed(format!("no connection in {CONNECT_TIMEOUT:?}")))?
+        .map_err(|e| failed(e.to_string()))?;
+    let _ = stream.set_nodelay(true);
+    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.map_err(|e| failed(e.to_string()))?;
+    // The connection is driven by its own task; it ends when the sender is dropped or the peer hangs up.
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
 }
 
 fn echo_invocation_id(request: &mut Request<Full<Bytes>>, invocation: &Invocation) {
