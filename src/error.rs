@@ -131,6 +131,20 @@ impl Error {
     }
 }
 
+/// `openapi.pluginManager.<method>:ok`, a success's errMsg (built without the formatting machinery: it is on every
+/// invocation's path).
+pub fn ok_message(method: &str) -> String {
+    const PREFIX: &str = "openapi.pluginManager";
+    let mut message = String::with_capacity(PREFIX.len() + method.len() + 4);
+    message.push_str(PREFIX);
+    if !method.is_empty() {
+        message.push('.');
+        message.push_str(method);
+    }
+    message.push_str(":ok");
+    message
+}
+
 /// `openapi.pluginManager.<method>`, or `openapi.pluginManager` when no method is known.
 pub fn prefix(method: &str) -> String {
     if method.is_empty() {
@@ -157,6 +171,12 @@ mod tests {
             reported["errorMessage"],
             r#"{"errCode":89243,"errMsg":"openapi.pluginManager.unbindPlugin:fail x rid: 1-2-3"}"#
         );
+    }
+
+    #[test]
+    fn ok_message_is_the_prefix_and_ok() {
+        assert_eq!(ok_message("getPluginList"), format!("{}:ok", prefix("getPluginList")));
+        assert_eq!(ok_message(""), "openapi.pluginManager:ok");
     }
 
     #[test]

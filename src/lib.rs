@@ -390,7 +390,7 @@ pub fn success(method: &str, answer: Answer) -> Value {
 fn finish(method: &str, mut answer: Answer) -> Value {
     answer.shift_remove("errcode");
     answer.shift_remove("errmsg");
-    answer.insert("errMsg".into(), Value::String(format!("{}:ok", error::prefix(method))));
+    answer.insert("errMsg".into(), Value::String(error::ok_message(method)));
     answer.insert("errCode".into(), json!(0));
     Value::Object(answer)
 }

@@ -9,7 +9,9 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{header, Method, Request, Response, StatusCode};
+use http::header::{self, HeaderValue};
+use http::uri::InvalidUri;
+use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
@@ -48,6 +50,8 @@ pub enum ApiError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
     authority: String,
+    /// The `Host` header: the authority, checked once.
+    host: HeaderValue,
     prefix: String,
 }
 
@@ -70,7 +74,8 @@ impl Endpoint {
         }
         let prefix = prefix.trim_end_matches('/');
         let prefix = if prefix.is_empty() { String::new() } else { format!("/{prefix}") };
-        Ok(Endpoint { authority: authority.to_owned(), prefix })
+        let host = HeaderValue::from_str(authority).map_err(|_| bad())?;
+        Ok(Endpoint { authority: authority.to_owned(), host, prefix })
     }
 
     /// The origin-form target of a request (the authority goes in `Host`).
@@ -154,15 +159,18 @@ impl Connection {
     }
 
     fn request(&self, method: Method, path: &str, body: Bytes) -> Result<Request<Full<Bytes>>, ApiError> {
-        let mut builder = Request::builder()
-            .method(method)
-            .uri(self.endpoint.target(path))
-            .header(header::HOST, self.endpoint.authority.as_str())
-            .header(header::USER_AGENT, USER_AGENT);
-        if !body.is_empty() {
-            builder = builder.header(header::CONTENT_TYPE, "application/json");
+        let has_body = !body.is_empty();
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = method;
+        *request.uri_mut() =
+            self.endpoint.target(path).parse().map_err(|e: InvalidUri| ApiError::Exchange(e.to_string()))?;
+        let headers = request.headers_mut();
+        headers.insert(header::HOST, self.endpoint.host.clone());
+        headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
+        if has_body {
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         }
-        builder.body(Full::new(body)).map_err(|e| ApiError::Exchange(e.to_string()))
+        Ok(request)
     }
 
     /// An answer is posted once, then once more on a fresh connection if the first broke off before any reply:

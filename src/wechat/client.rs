@@ -146,14 +146,22 @@ impl WeChatClient {
         if response.status() != reqwest::StatusCode::OK {
             return Err(Failure::Status(response.status().as_u16()));
         }
-        let expected = response.content_length().map_or(0, |n| n.min(MAX_ANSWER as u64) as usize);
-        let mut body = Vec::with_capacity(expected);
-        while let Some(chunk) = response.chunk().await.map_err(classify)? {
-            if body.len() + chunk.len() > MAX_ANSWER {
-                return Err(Failure::InvalidJson(format!("(an answer over {MAX_ANSWER} bytes)")));
+        let too_long = || Failure::InvalidJson(format!("(an answer over {MAX_ANSWER} bytes)"));
+        // A declared length within bounds is read whole, without a copy; anything else chunk by chunk.
+        let body = match response.content_length() {
+            Some(n) if n as usize > MAX_ANSWER => return Err(too_long()),
+            Some(_) => response.bytes().await.map_err(classify)?,
+            None => {
+                let mut body = Vec::new();
+                while let Some(chunk) = response.chunk().await.map_err(classify)? {
+                    if body.len() + chunk.len() > MAX_ANSWER {
+                        return Err(too_long());
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                body.into()
             }
-            body.extend_from_slice(&chunk);
-        }
+        };
         // WeChat's JSON sometimes comes labelled text/plain: the label is not trusted either way.
         let read = match keys {
             Keys::AsSent => serde_json::from_slice(&body),
