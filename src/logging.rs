@@ -7,7 +7,7 @@
 //! `access_token` and, on the classic endpoint, the secret.
 
 use std::io::Write;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::SystemTime;
 
 use tracing::level_filters::LevelFilter;
@@ -135,7 +135,9 @@ impl Record<'_> {
         if log {
             self.write_log_members(&mut line, now);
         } else if let Some(floor) = settings.lambda_floor {
-            let _ = write!(line, r#""level":"{floor}","message":"metrics""#);
+            line.extend_from_slice(br#""level":""#);
+            line.extend_from_slice(floor.as_bytes());
+            line.extend_from_slice(br#"","message":"metrics""#);
         }
         if metrics {
             if line.len() > 1 {
@@ -161,26 +163,32 @@ impl Record<'_> {
 
     /// The fields `tracing`'s JSON lines have (`timestamp`, `level`, `message`), then the invocation's own.
     fn write_log_members(&self, out: &mut Vec<u8>, now: SystemTime) {
-        let message = if self.http.is_some() { "http" } else { "invocation" };
-        let _ = write!(
-            out,
-            r#""timestamp":"{}","level":"{}","message":"{message}","request_id":"#,
-            humantime::format_rfc3339_micros(now),
-            self.level
-        );
+        let message: &[u8] = if self.http.is_some() { b"http" } else { b"invocation" };
+        out.extend_from_slice(br#""timestamp":""#);
+        write_rfc3339_micros(out, now);
+        out.extend_from_slice(br#"","level":""#);
+        out.extend_from_slice(self.level.as_str().as_bytes());
+        out.extend_from_slice(br#"","message":""#);
+        out.extend_from_slice(message);
+        out.extend_from_slice(br#"","request_id":"#);
         write_json(out, self.request_id);
         if let Some(http) = &self.http {
-            let _ = write!(out, r#","gateway":"{}""#, http.gateway);
+            out.extend_from_slice(br#","gateway":"#);
+            write_json(out, http.gateway);
             if let Some(by) = http.authorised_by {
-                let _ = write!(out, r#","authorised_by":"{by}""#);
+                out.extend_from_slice(br#","authorised_by":"#);
+                write_json(out, by);
             }
-            let _ = write!(out, r#","status":{}"#, http.status);
+            out.extend_from_slice(br#","status":"#);
+            write_json(out, &http.status);
         }
         out.extend_from_slice(br#","action":"#);
         write_json(out, self.action);
-        let _ = write!(out, r#","err_code":{}"#, self.err_code);
+        out.extend_from_slice(br#","err_code":"#);
+        write_json(out, &self.err_code);
         if let Some(error_type) = self.error_type {
-            let _ = write!(out, r#","error_type":"{error_type}""#);
+            out.extend_from_slice(br#","error_type":"#);
+            write_json(out, error_type);
         }
         out.extend_from_slice(br#","latency_ms":"#);
         write_json(out, &self.latency_ms);
@@ -195,6 +203,30 @@ impl Record<'_> {
     }
 }
 
+/// `2026-12-01T14:21:56.123456Z`, as `tracing`'s lines have it. The part up to the second is formatted once a
+/// second and kept: a record is written on every invocation, and the formatting machinery is its dearest part.
+fn write_rfc3339_micros(out: &mut Vec<u8>, now: SystemTime) {
+    static SECOND: Mutex<(u64, [u8; 19])> = Mutex::new((u64::MAX, [0; 19]));
+    let since_epoch = now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let seconds = since_epoch.as_secs();
+    let mut second = SECOND.lock().unwrap_or_else(PoisonError::into_inner);
+    if second.0 != seconds {
+        let whole = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(seconds);
+        let text = humantime::format_rfc3339_seconds(whole).to_string(); // YYYY-MM-DDTHH:MM:SSZ
+        if let Some(prefix) = text.as_bytes().get(..19) {
+            second.1.copy_from_slice(prefix);
+            second.0 = seconds;
+        }
+    }
+    out.extend_from_slice(&second.1);
+    drop(second);
+    let micros = since_epoch.subsec_micros();
+    let digits = [100_000, 10_000, 1_000, 100, 10, 1].map(|unit| b'0' + (micros / unit % 10) as u8);
+    out.push(b'.');
+    out.extend_from_slice(&digits);
+    out.push(b'Z');
+}
+
 /// Writes `value` as JSON (strings escaped).
 pub fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
     let _ = serde_json::to_writer(out, value);
@@ -203,6 +235,19 @@ pub fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_with_microseconds() {
+        for (since_epoch, expected) in [
+            (std::time::Duration::new(1_796_136_206, 51_411_999), "2026-12-01T14:43:26.051411Z"),
+            (std::time::Duration::new(1_796_136_207, 7_000), "2026-12-01T14:43:27.000007Z"),
+            (std::time::Duration::new(0, 999_999_000), "1970-01-01T00:00:00.999999Z"),
+        ] {
+            let mut out = Vec::new();
+            write_rfc3339_micros(&mut out, SystemTime::UNIX_EPOCH + since_epoch);
+            assert_eq!(String::from_utf8(out).unwrap(), expected);
+        }
+    }
 
     #[test]
     fn lambdas_log_levels_map_onto_tracings() {

@@ -2,8 +2,6 @@
 //! (CloudWatch Logs reads EMF from any JSON line and turns it into metrics, namespace `WxPluginManager`, dimension
 //! `Action`, without an API call). `WX_METRICS=off` leaves them out.
 
-use std::io::Write;
-
 pub const NAMESPACE: &str = "WxPluginManager";
 
 /// What one invocation took from the token provider and from WeChat.
@@ -38,23 +36,35 @@ impl Sample<'_> {
     /// Writes the EMF members (`"_aws":{…},"Action":…,…`) into a JSON object being written; `now_ms` is the
     /// record's time in unix milliseconds.
     pub fn write_members(&self, out: &mut Vec<u8>, now_ms: u64) {
-        let _ = write!(out, r#""_aws":{{"Timestamp":{now_ms},{DECLARATION}}},"Action":"#);
-        crate::logging::write_json(out, self.dimension);
-        let latency = (self.latency_ms * 1000.0).round() / 1000.0;
+        out.extend_from_slice(br#""_aws":{"Timestamp":"#);
+        write_json(out, &now_ms);
+        out.push(b',');
+        out.extend_from_slice(DECLARATION.as_bytes());
+        out.extend_from_slice(br#"},"Action":"#);
+        write_json(out, self.dimension);
         out.extend_from_slice(br#","Latency":"#);
-        crate::logging::write_json(out, &latency);
+        write_json(out, &((self.latency_ms * 1000.0).round() / 1000.0));
         let usage = &self.usage;
-        let _ = write!(
-            out,
-            r#","Errors":{},"TokenFetches":{},"TokenCacheHits":{},"WeChatCalls":{},"ErrCode":{},"RequestId":"#,
-            u32::from(self.err_code != 0),
-            usage.token_fetches,
-            usage.token_cache_hits,
-            usage.wechat_calls,
-            self.err_code,
-        );
-        crate::logging::write_json(out, self.request_id);
+        let counts = [
+            (&br#","Errors":"#[..], u32::from(self.err_code != 0)),
+            (br#","TokenFetches":"#, usage.token_fetches),
+            (br#","TokenCacheHits":"#, usage.token_cache_hits),
+            (br#","WeChatCalls":"#, usage.wechat_calls),
+        ];
+        for (name, count) in counts {
+            out.extend_from_slice(name);
+            write_json(out, &count);
+        }
+        out.extend_from_slice(br#","ErrCode":"#);
+        write_json(out, &self.err_code);
+        out.extend_from_slice(br#","RequestId":"#);
+        write_json(out, self.request_id);
     }
+}
+
+/// Writes `value` as JSON (strings escaped); into a `Vec`, that cannot fail.
+fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    let _ = serde_json::to_writer(out, value);
 }
 
 #[cfg(test)]
