@@ -51,7 +51,13 @@ pub async fn run() -> ExitCode {
 
 /// Serves invocations with one worker, or `AWS_LAMBDA_MAX_CONCURRENCY` of them.
 pub async fn serve(app: Arc<App>, endpoint: Endpoint) -> Result<(), ApiError> {
-    let workers = std::env::var("AWS_LAMBDA_MAX_CONCURRENCY").ok().and_then(|v| v.parse::<u16>().ok()).unwrap_or(1);
+    let workers = match std::env::var("AWS_LAMBDA_MAX_CONCURRENCY") {
+        Err(_) => 1,
+        Ok(value) => value.trim().parse::<u16>().unwrap_or_else(|_| {
+            tracing::warn!(value = %value, "AWS_LAMBDA_MAX_CONCURRENCY is not a number from 0 to 65535; serving one at a time");
+            1
+        }),
+    };
     if workers <= 1 {
         return work(&app, endpoint).await;
     }
