@@ -131,27 +131,28 @@ impl Error {
     }
 }
 
-/// `openapi.pluginManager.<method>:ok`, a success's errMsg (built without the formatting machinery: it is on every
-/// invocation's path).
-pub fn ok_message(method: &str) -> String {
-    const PREFIX: &str = "openapi.pluginManager";
-    let mut message = String::with_capacity(PREFIX.len() + method.len() + 4);
-    message.push_str(PREFIX);
-    if !method.is_empty() {
-        message.push('.');
-        message.push_str(method);
-    }
-    message.push_str(":ok");
-    message
-}
-
 /// `openapi.pluginManager.<method>`, or `openapi.pluginManager` when no method is known.
 pub fn prefix(method: &str) -> String {
-    if method.is_empty() {
-        "openapi.pluginManager".to_owned()
-    } else {
-        format!("openapi.pluginManager.{method}")
+    prefixed(method, "")
+}
+
+/// `openapi.pluginManager.<method>:ok`, a success's errMsg.
+pub fn ok_message(method: &str) -> String {
+    prefixed(method, ":ok")
+}
+
+/// The prefix and `suffix`, in one allocation and without the formatting machinery: a success's errMsg is built on
+/// every invocation's path.
+fn prefixed(method: &str, suffix: &str) -> String {
+    const PREFIX: &str = "openapi.pluginManager";
+    let mut text = String::with_capacity(PREFIX.len() + 1 + method.len() + suffix.len());
+    text.push_str(PREFIX);
+    if !method.is_empty() {
+        text.push('.');
+        text.push_str(method);
     }
+    text.push_str(suffix);
+    text
 }
 
 #[cfg(test)]

@@ -216,17 +216,20 @@ impl App {
 
     /// Writes an invocation's one line.
     fn record(&self, request_id: &str, action: &str, done: &Done, http: Option<logging::Http>) {
-        logging::Record {
-            request_id,
-            level: done.level,
-            action,
+        let sample = metrics::Sample {
             dimension: done.dimension,
             err_code: done.err_code,
+            latency_ms: done.latency_ms,
+            usage: done.usage,
+            request_id,
+        };
+        logging::Record {
+            sample,
+            level: done.level,
+            action,
             error_type: done.error_type,
             err_msg: done.err_msg.as_deref(),
             authorizer: done.authorizer.as_deref(),
-            latency_ms: done.latency_ms,
-            usage: done.usage,
             http,
         }
         .emit(self.metrics);
@@ -294,7 +297,7 @@ impl App {
                 Class::Ok => return Ok(finish(op.method(), answer)),
                 Class::StaleToken if !refreshed && !matches!(self.tokens, Tokens::Fixed(_)) => {
                     refreshed = true;
-                    tracing::info!(err_code = code, "token refused by WeChat; fetching another and retrying once");
+                    tracing::debug!(err_code = code, "token refused by WeChat; fetching another and retrying once");
                     match (&self.tokens, request.authorizer_appid.as_deref()) {
                         (Tokens::Fetched(provider), _) => provider.invalidate(&token, deadline).await,
                         (Tokens::Platform(platform), Some(authorizer)) => {

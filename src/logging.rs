@@ -16,7 +16,7 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::metrics::{Sample, Usage};
+use crate::metrics::{write_json, Sample};
 
 /// Held at `warn` whatever is asked (a target also covers its sub-targets: `hyper` covers `hyper_util`).
 const QUIET_HTTP: [&str; 4] = ["reqwest", "hyper", "h2", "rustls"];
@@ -101,20 +101,16 @@ pub struct Http {
 /// One invocation, as its one line tells it.
 #[derive(Debug, Clone)]
 pub struct Record<'a> {
-    pub request_id: &'a str,
+    /// The request id, errCode, latency and usage: the metrics' figures, which the log fields repeat.
+    pub sample: Sample<'a>,
     /// `INFO` for an answer, `WARN` for a failure or a refusal.
     pub level: Level,
     /// The event's own `action`, even one we do not know (it is escaped like any JSON string).
     pub action: &'a str,
-    /// The metric dimension: the operation's name, `invalid`, `refused` or `push_*`.
-    pub dimension: &'a str,
-    pub err_code: i64,
     pub error_type: Option<&'static str>,
     pub err_msg: Option<&'a str>,
     /// The mini program an authorisation push was about.
     pub authorizer: Option<&'a str>,
-    pub latency_ms: f64,
-    pub usage: Usage,
     pub http: Option<Http>,
 }
 
@@ -144,14 +140,7 @@ impl Record<'_> {
                 line.push(b',');
             }
             let now_ms = now.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-            let sample = Sample {
-                dimension: self.dimension,
-                err_code: self.err_code,
-                latency_ms: self.latency_ms,
-                usage: self.usage,
-                request_id: self.request_id,
-            };
-            sample.write_members(&mut line, now_ms);
+            self.sample.write_members(&mut line, now_ms);
         }
         line.extend_from_slice(b"}\n");
         // One write of the whole line, so that concurrent invocations' lines never interleave.
@@ -171,7 +160,7 @@ impl Record<'_> {
         out.extend_from_slice(br#"","message":""#);
         out.extend_from_slice(message);
         out.extend_from_slice(br#"","request_id":"#);
-        write_json(out, self.request_id);
+        write_json(out, self.sample.request_id);
         if let Some(http) = &self.http {
             out.extend_from_slice(br#","gateway":"#);
             write_json(out, http.gateway);
@@ -185,13 +174,13 @@ impl Record<'_> {
         out.extend_from_slice(br#","action":"#);
         write_json(out, self.action);
         out.extend_from_slice(br#","err_code":"#);
-        write_json(out, &self.err_code);
+        write_json(out, &self.sample.err_code);
         if let Some(error_type) = self.error_type {
             out.extend_from_slice(br#","error_type":"#);
             write_json(out, error_type);
         }
         out.extend_from_slice(br#","latency_ms":"#);
-        write_json(out, &self.latency_ms);
+        write_json(out, &self.sample.latency_ms);
         if let Some(err_msg) = self.err_msg {
             out.extend_from_slice(br#","err_msg":"#);
             write_json(out, err_msg);
@@ -225,11 +214,6 @@ fn write_rfc3339_micros(out: &mut Vec<u8>, now: SystemTime) {
     out.push(b'.');
     out.extend_from_slice(&digits);
     out.push(b'Z');
-}
-
-/// Writes `value` as JSON (strings escaped).
-pub fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
-    let _ = serde_json::to_writer(out, value);
 }
 
 #[cfg(test)]

@@ -63,7 +63,7 @@ impl Sample<'_> {
 }
 
 /// Writes `value` as JSON (strings escaped); into a `Vec`, that cannot fail.
-fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+pub(crate) fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
     let _ = serde_json::to_writer(out, value);
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::setup::{Setup, TIMEOUT};
-use wx_plugin_manager::emulator::Fault;
+use wx_plugin_manager::emulator::{Fault, DEMO_APPID};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -44,6 +44,17 @@ fn each_successful_invocation_writes_one_line_with_its_log_fields_and_metrics() 
     let http = json(&lines[2]);
     assert_eq!((http["gateway"].as_str(), http["status"].as_u64()), (Some("http_api"), Some(200)));
     assert_eq!(http["authorised_by"], "iam");
+}
+
+#[test]
+fn a_success_after_a_refused_token_is_still_one_line() {
+    let s = Setup::new(&[]);
+    s.succeeds(json!({"action":"list"}));
+    s.emu.invalidate_tokens(DEMO_APPID);
+    s.succeeds(json!({"action":"list"})); // refused token, another fetched, the call made again
+    let lines = lines_after(&s, "\"WeChatCalls\":2");
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert_eq!((json(&lines[1])["TokenFetches"].as_u64(), json(&lines[1])["level"].as_str()), (Some(1), Some("INFO")));
 }
 
 #[test]

@@ -557,7 +557,7 @@ impl Platform {
                     Err(why) => Some(format!("could not store it ({why}); the list recovers it when the old one dies")),
                 };
                 match why {
-                    None => tracing::info!(authorizer, "WeChat rotated the refresh token; the new one is stored"),
+                    None => tracing::debug!(authorizer, "WeChat rotated the refresh token; the new one is stored"),
                     Some(why) => tracing::warn!(authorizer, why, "WeChat rotated the refresh token"),
                 }
             }
