@@ -5,9 +5,11 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use serde_json::{json, Value};
+use wx_plugin_manager::call::success;
 use wx_plugin_manager::emulator::Emulator;
+use wx_plugin_manager::observe::Usage;
 use wx_plugin_manager::wechat::Answer;
-use wx_plugin_manager::{success, App, Operation, Request, Usage};
+use wx_plugin_manager::{App, Operation, Request};
 
 fn event_to_request(c: &mut Criterion) {
     let events = [

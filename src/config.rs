@@ -221,7 +221,7 @@ fn platform_config(get: &impl Fn(&str) -> Option<String>) -> Result<Option<Platf
         return Err(bad(format!("a third-party platform needs {} too", missing.join(", "))));
     }
     let appid = appid.expect("checked above");
-    if !crate::operation::is_appid(&appid) {
+    if !crate::wechat::is_appid(&appid) {
         return Err(bad("WX_COMPONENT_APPID is not an appid (letters, digits, _ and -)".to_owned()));
     }
     let key_ok = |key: &str| key.len() == 43 && key.bytes().all(|b| b.is_ascii_alphanumeric());

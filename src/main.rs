@@ -1,7 +1,7 @@
-//! The Lambda function: the library's [`lambda::run`](wx_plugin_manager::lambda::run) on one thread (several
+//! The Lambda function: the library's [`lambda::run`](wx_plugin_manager::edge::lambda::run) on one thread (several
 //! invocations still interleave on it under `AWS_LAMBDA_MAX_CONCURRENCY`).
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
-    wx_plugin_manager::lambda::run().await
+    wx_plugin_manager::edge::lambda::run().await
 }

@@ -4,6 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::error::Error;
+use crate::wechat::is_appid;
 
 /// One validated request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,11 +30,6 @@ pub struct Request {
 /// The event field naming the mini program a third-party platform acts for (also accepted in snake_case).
 pub const AUTHORIZER_FIELD: &str = "authorizerAppid";
 const AUTHORIZER_SNAKE: &str = "authorizer_appid";
-
-/// Whether `s` can be an appid: WeChat's are `wx` and 16 hex digits; we accept what is safe in a store key.
-pub fn is_appid(s: &str) -> bool {
-    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
 
 impl Request {
     /// Reads an event: the operation's fields (see [`Operation::from_event`]) and `authorizerAppid`.

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 use wx_plugin_manager::case::{camel_to_snake, snake_to_camel};
+use wx_plugin_manager::edge::gateway::{self, Inbound};
 use wx_plugin_manager::emulator::Emulator;
-use wx_plugin_manager::gateway::{self, Inbound};
 use wx_plugin_manager::{App, Error, Operation};
 
 const CASES: u32 = 1024;

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use wx_plugin_manager::emulator::{Emulator, World, DEMO_APPID, DEMO_PLUGIN, DEMO_SECRET};
-use wx_plugin_manager::{logging, App, Config, Error};
+use wx_plugin_manager::observe::logging;
+use wx_plugin_manager::{App, Config, Error};
 
 #[derive(Parser)]
 #[command(name = "wxpm", version, about = "WeChat mini-program plugin management, locally")]

@@ -380,7 +380,7 @@ impl Platform {
         let (Some(authorizer), Some(refresh)) = (text("authorizer_appid"), text("authorizer_refresh_token")) else {
             return Err(unreadable("no authorizer_appid or authorizer_refresh_token"));
         };
-        if !crate::operation::is_appid(authorizer) {
+        if !crate::wechat::is_appid(authorizer) {
             return Err(unreadable("no valid authorizer_appid"));
         }
         self.put(&self.refresh_key(authorizer), refresh, deadline).await.map_err(Exchange::Unstored)?;

@@ -3,3 +3,8 @@ pub mod client;
 pub mod codes;
 
 pub use client::{errcode, errmsg, Answer, WeChatClient};
+
+/// Whether `s` can be an appid: WeChat's are `wx` and 16 hex digits; we accept what is safe in a store key.
+pub fn is_appid(s: &str) -> bool {
+    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}

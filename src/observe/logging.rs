@@ -16,7 +16,7 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::metrics::{write_json, Sample};
+use super::metrics::{write_json, Sample};
 
 /// Held at `warn` whatever is asked (a target also covers its sub-targets: `hyper` covers `hyper_util`).
 const QUIET_HTTP: [&str; 4] = ["reqwest", "hyper", "h2", "rustls"];

@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 
+use crate::app::App;
 use crate::error::{prefix, sdk_codes::SYSTEM, Error};
-use crate::{logging, App};
+use crate::observe::logging;
 use runtime_api::{ApiError, Connection, Endpoint, Invocation};
 
 /// A broken poll is tried again this many times (a moment apart) before the process gives up and Lambda starts

@@ -1,0 +1,84 @@
+//! The composition: a [`Config`] becomes what one container holds across invocations, built once at cold start.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+
+use crate::call::source::TokenSource;
+use crate::call::Caller;
+use crate::config::{Config, Credentials, TokenCache};
+use crate::error::Error;
+use crate::observe::Usage;
+use crate::operation::Request;
+use crate::platform::Platform;
+use crate::token::{DurableStore, MemoryStore, RedisStore, TokenProvider, TokenStore};
+use crate::wechat::WeChatClient;
+
+/// What one container holds across invocations: the caller (HTTP client and token source) and the edge's settings.
+/// [`crate::edge`] adds the ways in: [`App::handle_payload`], [`App::handle`], [`App::invoke`].
+pub struct App {
+    pub(crate) caller: Caller,
+    pub(crate) gateway_key: Option<SecretString>,
+    /// Whether each invocation's line carries its EMF metrics (`WX_METRICS`).
+    pub(crate) metrics: bool,
+}
+
+impl App {
+    /// The container's state for `config`, whose credentials must be complete (see [`Config::resolve`]).
+    pub fn new(config: &Config) -> Result<App, Error> {
+        let client = WeChatClient::new(&config.api_base).map_err(|e| Error::Config(e.to_string()))?;
+        let redis = match &config.token_cache {
+            TokenCache::Memory => None,
+            TokenCache::Redis(url) => Some(Arc::new(
+                RedisStore::new(url.expose_secret()).map_err(|why| Error::Config(format!("WX_TOKEN_CACHE: {why}")))?,
+            )),
+        };
+        let shared = redis.clone().map(|r| r as Arc<dyn TokenStore>);
+        let tokens = match &config.credentials {
+            Credentials::Fixed { token } => TokenSource::Fixed(token.clone()),
+            Credentials::App { appid, secret } => {
+                TokenSource::Fetched(TokenProvider::new(config.token_endpoint, appid, secret.clone(), shared))
+            }
+            Credentials::Platform(platform) => {
+                let durable: Arc<dyn DurableStore> = match redis {
+                    Some(redis) => redis,
+                    None => {
+                        tracing::warn!(
+                            "third-party platform with WX_TOKEN_CACHE=memory: the ticket and refresh tokens live in \
+                             this instance only and die with it; set a redis:// URL for any real deployment"
+                        );
+                        Arc::new(MemoryStore::default())
+                    }
+                };
+                TokenSource::Platform(Platform::new(platform, durable, shared)?)
+            }
+            Credentials::Stored { secret, .. } => {
+                return Err(Error::Config(format!("{} has not been read yet (Config::resolve)", secret.variable())))
+            }
+        };
+        let caller = Caller::new(client, tokens);
+        Ok(App { caller, gateway_key: config.gateway_key.clone(), metrics: config.metrics })
+    }
+
+    /// The cold start: the environment read once, a stored secret fetched, the state built.
+    pub async fn from_env() -> Result<App, Error> {
+        let config = Config::from_env()?.resolve(|name| std::env::var(name).ok()).await?;
+        App::new(&config)
+    }
+
+    /// The third-party platform this function acts as, if it does.
+    pub fn platform(&self) -> Option<&Platform> {
+        self.caller.platform()
+    }
+
+    pub fn client(&self) -> &WeChatClient {
+        self.caller.client()
+    }
+
+    /// One validated request sent to WeChat, without a record: see [`Caller::execute`].
+    pub async fn execute(&self, request: &Request, deadline: Instant, usage: &mut Usage) -> Result<Value, Error> {
+        self.caller.execute(request, deadline, usage).await
+    }
+}

@@ -1,0 +1,56 @@
+//! The ways in, and their answers: Lambda's Runtime API ([`lambda`]), a direct invocation's event, and the HTTP
+//! gateways ([`gateway`] reads and writes their shapes; [`http`] serves their requests and WeChat's pushes).
+//!
+//! The edge parses and answers; the call path ([`crate::call`]) and the platform decide.
+
+pub mod gateway;
+mod http;
+pub mod lambda;
+
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::app::App;
+use crate::error::Error;
+use crate::observe::{Outcome, Usage};
+
+impl App {
+    /// One invocation's payload as the Runtime API delivers it: JSON, or refused as [`Error::InvalidEvent`] with its
+    /// record like any other invalid event (Lambda's Invoke API takes only JSON; local runtimes pass anything).
+    pub async fn handle_payload(&self, payload: &[u8], deadline: Instant, request_id: &str) -> Result<Value, Error> {
+        let started = Instant::now();
+        match serde_json::from_slice(payload) {
+            Ok(event) => self.handle(event, deadline, request_id).await,
+            Err(e) => {
+                let error = Error::InvalidEvent { method: "", detail: format!("the event is not JSON ({e})") };
+                let result = Err(error);
+                Outcome::of(&result, "invalid", Usage::default(), started).write(request_id, "", None, self.metrics);
+                result
+            }
+        }
+    }
+
+    /// One invocation as Lambda delivers it: a direct call, or a gateway's HTTP request (answered in the gateway's
+    /// shape, so the invocation itself succeeds). Either way it writes one record.
+    pub async fn handle(&self, event: Value, deadline: Instant, request_id: &str) -> Result<Value, Error> {
+        match gateway::recognise(event) {
+            gateway::Inbound::Direct(event) => self.invoke(&event, deadline, request_id).await,
+            gateway::Inbound::Http(gateway, request) => {
+                Ok(self.serve_http(gateway, request, deadline, request_id).await)
+            }
+        }
+    }
+
+    /// One direct call, with its record: the event in, the result or the error out.
+    pub async fn invoke(&self, event: &Value, deadline: Instant, request_id: &str) -> Result<Value, Error> {
+        let (result, outcome) = self.caller.call(event, deadline, Instant::now()).await;
+        outcome.write(request_id, action_of(event), None, self.metrics);
+        result
+    }
+}
+
+/// The event's own `action`, even one we do not know (the record escapes whatever it holds).
+fn action_of(event: &Value) -> &str {
+    event.get("action").and_then(Value::as_str).unwrap_or_default()
+}

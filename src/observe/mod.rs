@@ -1,0 +1,85 @@
+//! What the function tells its operators: one line per invocation ([`Outcome`] → [`logging::Record`]), holding the
+//! log fields and the CloudWatch EMF metrics ([`metrics`]); everything else goes through `tracing`.
+//!
+//! Knows nothing of the app: the edge and the call path describe what happened as an [`Outcome`], and this writes it.
+
+pub mod logging;
+pub mod metrics;
+
+use std::time::Instant;
+
+use serde_json::Value;
+use tracing::Level;
+
+use crate::error::Error;
+pub use metrics::Usage;
+
+/// What an invocation did, as its record tells it.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The metric dimension: the operation's name, `invalid`, `refused` or `push_*`.
+    pub dimension: &'static str,
+    pub level: Level,
+    pub err_code: i64,
+    pub error_type: Option<&'static str>,
+    pub err_msg: Option<String>,
+    /// The mini program an authorisation push was about.
+    pub authorizer: Option<String>,
+    pub usage: Usage,
+    pub latency_ms: f64,
+}
+
+impl Outcome {
+    /// A call's outcome: its result, what it used, how long it took since `started`.
+    pub fn of(result: &Result<Value, Error>, dimension: &'static str, usage: Usage, started: Instant) -> Outcome {
+        let error = result.as_ref().err();
+        Outcome {
+            dimension,
+            level: if error.is_some() { Level::WARN } else { Level::INFO },
+            err_code: error.map_or(0, Error::err_code),
+            error_type: error.map(Error::kind),
+            err_msg: error.map(ToString::to_string),
+            authorizer: None,
+            usage,
+            latency_ms: elapsed_ms(started),
+        }
+    }
+
+    /// An answer that made no call to WeChat (a refusal at the edge, a push): its code and, for a failure, why.
+    pub fn answered(
+        dimension: &'static str,
+        level: Level,
+        err_code: i64,
+        err_msg: Option<String>,
+        started: Instant,
+    ) -> Outcome {
+        let (usage, latency_ms) = (Usage::default(), elapsed_ms(started));
+        Outcome { dimension, level, err_code, error_type: None, err_msg, authorizer: None, usage, latency_ms }
+    }
+
+    /// Writes the invocation's one line: `action` is the event's own (whatever it holds, escaped), `http` the
+    /// gateway's part when it came through one; `metrics` whether the EMF members go in.
+    pub fn write(&self, request_id: &str, action: &str, http: Option<logging::Http>, metrics: bool) {
+        let sample = metrics::Sample {
+            dimension: self.dimension,
+            err_code: self.err_code,
+            latency_ms: self.latency_ms,
+            usage: self.usage,
+            request_id,
+        };
+        logging::Record {
+            sample,
+            level: self.level,
+            action,
+            error_type: self.error_type,
+            err_msg: self.err_msg.as_deref(),
+            authorizer: self.authorizer.as_deref(),
+            http,
+        }
+        .emit(metrics);
+    }
+}
+
+fn elapsed_ms(started: Instant) -> f64 {
+    started.elapsed().as_secs_f64() * 1000.0
+}
