@@ -57,6 +57,11 @@ impl std::fmt::Display for Failure {
     }
 }
 
+/// A store (the fleet's token cache, a platform's durable state) could not be read or written, or not in time.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct StoreFailure(pub String);
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// WeChat answered the plugin call with an errcode other than 0.
@@ -68,6 +73,10 @@ pub enum Error {
     /// No access token could be had: WeChat's token endpoint refused, or could not be reached.
     #[error("{}", self.err_msg())]
     Token { method: &'static str, errcode: i64, errmsg: String },
+    /// A third-party platform's store could not be read or written, so no token could be had. Its `errorType` is
+    /// `TokenError` still (the contract's kind: the call failed for want of a token), its code −602003.
+    #[error("{}", self.err_msg())]
+    Store { method: &'static str, failure: StoreFailure },
     /// The plugin call got no usable answer.
     #[error("{}", self.err_msg())]
     Upstream { method: &'static str, failure: Failure },
@@ -82,7 +91,7 @@ impl Error {
         match self {
             Error::WxApi { .. } => "WxApiError",
             Error::InvalidEvent { .. } => "InvalidEvent",
-            Error::Token { .. } => "TokenError",
+            Error::Token { .. } | Error::Store { .. } => "TokenError",
             Error::Upstream { .. } => "UpstreamError",
             Error::Config(_) => "ConfigError",
         }
@@ -93,6 +102,7 @@ impl Error {
             Error::WxApi { errcode, .. } | Error::Token { errcode, .. } => *errcode,
             Error::InvalidEvent { .. } => sdk_codes::INVALID_PARAMETERS,
             Error::Upstream { failure, .. } => failure.code(),
+            Error::Store { .. } => sdk_codes::STORE_UNAVAILABLE,
             Error::Config(_) => sdk_codes::SYSTEM,
         }
     }
@@ -103,6 +113,12 @@ impl Error {
             Error::InvalidEvent { method, detail } => format!("{}:fail invalid parameters: {detail}", prefix(method)),
             Error::Token { method, errmsg, .. } => format!("{}:fail cannot get access_token: {errmsg}", prefix(method)),
             Error::Upstream { method, failure } => format!("{}:fail {failure}", prefix(method)),
+            Error::Store { method, failure } => {
+                format!(
+                    "{}:fail cannot get access_token: the platform's store is unavailable: {failure}",
+                    prefix(method)
+                )
+            }
             Error::Config(why) => format!("{}:fail configuration error: {why}", prefix("")),
         }
     }
@@ -121,6 +137,7 @@ impl Error {
     pub fn for_method(self, method: &'static str) -> Error {
         match self {
             Error::Token { errcode, errmsg, .. } => Error::Token { method, errcode, errmsg },
+            Error::Store { failure, .. } => Error::Store { method, failure },
             other => other,
         }
     }
@@ -128,6 +145,13 @@ impl Error {
     /// A token-endpoint exchange that failed short of an answer.
     pub fn token_failure(failure: Failure) -> Error {
         Error::Token { method: "", errcode: failure.code(), errmsg: failure.to_string() }
+    }
+}
+
+impl From<StoreFailure> for Error {
+    /// A store failure found before the method is known (see [`Error::for_method`]).
+    fn from(failure: StoreFailure) -> Error {
+        Error::Store { method: "", failure }
     }
 }
 

@@ -119,7 +119,7 @@ pub fn status_of(error: &Error) -> u16 {
             Class::StaleToken | Class::Config => 500,
             Class::Busy | Class::Other => 502,
         },
-        Error::Token { .. } | Error::Config(_) => 500,
+        Error::Token { .. } | Error::Store { .. } | Error::Config(_) => 500,
         Error::Upstream { failure: Failure::Timeout, .. } => 504,
         Error::Upstream { .. } => 502,
     }

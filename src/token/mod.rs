@@ -8,6 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
 
 use crate::config::TokenEndpoint;
 use crate::error::{Error, Failure};
@@ -15,7 +18,7 @@ use crate::wechat::client::{time_left, WITHHELD};
 use crate::wechat::{codes, errcode, errmsg, Answer, WeChatClient};
 
 pub use redis::RedisStore;
-pub use store::{DurableStore, Lock, MemoryStore, TokenStore, Unavailable};
+pub use store::{DurableStore, Lock, MemoryStore, StoreFailure, TokenStore};
 
 /// Refresh a token when it has less than this left (WeChat's own overlap).
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(300);
@@ -245,7 +248,7 @@ impl TokenProvider {
             TokenEndpoint::Classic => client.classic_token(&self.appid, &self.secret, deadline).await,
         };
         let answer = answer.map_err(Error::token_failure)?;
-        parse_token(&answer, "access_token", now_ms())
+        read_answer::<AppToken>(answer)?.cached(now_ms())
     }
 
     /// See [`TokenCell::invalidate`].
@@ -254,22 +257,45 @@ impl TokenProvider {
     }
 }
 
-/// The token under `field` in a token answer, or the error the answer is.
-pub fn parse_token(answer: &Answer, field: &str, now_ms: u64) -> Result<CachedToken, Error> {
-    let code = errcode(answer);
+/// A token endpoint's answer read into `T` (its fields by name), or the error it is: WeChat's errcode and errmsg,
+/// or, for an answer of another shape, a failure that withholds its content (it may hold a secret).
+pub fn read_answer<T: DeserializeOwned>(answer: Answer) -> Result<T, Error> {
+    let code = errcode(&answer);
     if code != codes::OK {
-        return Err(Error::Token { method: "", errcode: code, errmsg: errmsg(answer) });
+        return Err(Error::Token { method: "", errcode: code, errmsg: errmsg(&answer) });
     }
-    let value = answer.get(field).and_then(|v| v.as_str()).filter(|v| !v.is_empty());
-    let expires_in = answer.get("expires_in").and_then(|v| v.as_u64());
-    match (value, expires_in) {
-        (Some(value), Some(expires_in)) => {
-            Ok(CachedToken { value: value.to_owned().into(), expires_at_ms: now_ms + expires_in.saturating_mul(1000) })
-        }
-        _ => Err(Error::token_failure(Failure::InvalidJson(WITHHELD.to_owned()))),
+    serde_json::from_value(Value::Object(answer)).map_err(|_| withheld())
+}
+
+fn withheld() -> Error {
+    Error::token_failure(Failure::InvalidJson(WITHHELD.to_owned()))
+}
+
+/// An app's token as `cgi-bin/token` and `cgi-bin/stable_token` give it.
+#[derive(Debug, Deserialize)]
+pub struct AppToken {
+    access_token: Option<String>,
+    expires_in: Option<u64>,
+}
+
+impl AppToken {
+    /// The token, expiring `expires_in` seconds after `now_ms`.
+    pub fn cached(self, now_ms: u64) -> Result<CachedToken, Error> {
+        issued(self.access_token, self.expires_in, now_ms)
     }
 }
 
+/// A token and its lifetime as an answer gives them: both present, the token not empty, or the answer is refused.
+pub fn issued(value: Option<String>, expires_in: Option<u64>, now_ms: u64) -> Result<CachedToken, Error> {
+    match (value.filter(|v| !v.is_empty()), expires_in) {
+        (Some(value), Some(expires_in)) => {
+            Ok(CachedToken { value: value.into(), expires_at_ms: now_ms + expires_in.saturating_mul(1000) })
+        }
+        _ => Err(withheld()),
+    }
+}
+
+/// The current wall-clock time in unix milliseconds (tokens expire by it, across instances).
 pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
@@ -280,7 +306,7 @@ mod tests {
     use serde_json::json;
 
     fn parse_token_at(answer: &Answer, now_ms: u64) -> Result<CachedToken, Error> {
-        parse_token(answer, "access_token", now_ms)
+        read_answer::<AppToken>(answer.clone())?.cached(now_ms)
     }
 
     fn answer(v: serde_json::Value) -> Answer {

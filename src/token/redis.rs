@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, RedisError, Script};
 
-use super::store::{DurableStore, Lock, TokenStore, Unavailable};
+use super::store::{DurableStore, Lock, StoreFailure, TokenStore};
 use super::{now_ms, CachedToken, REFRESH_MARGIN};
 
 /// The longest any one Redis operation may take.
@@ -84,18 +84,18 @@ impl RedisStore {
 
     /// Runs `op` within the timeout, once more at once if the connection had broken (the manager reconnects), and
     /// marks Redis as resting after a failure.
-    async fn run<T, F, Fut>(&self, what: &'static str, op: F) -> Result<T, Unavailable>
+    async fn run<T, F, Fut>(&self, what: &'static str, op: F) -> Result<T, StoreFailure>
     where
         F: Fn(ConnectionManager) -> Fut,
         Fut: std::future::Future<Output = Result<T, RedisError>>,
     {
         if now_ms() < self.resting_until.load(Ordering::Relaxed) {
-            return Err(Unavailable("resting after a failure".to_owned()));
+            return Err(StoreFailure("resting after a failure".to_owned()));
         }
         self.attempt(what, op).await
     }
 
-    async fn attempt<T, F, Fut>(&self, what: &'static str, op: F) -> Result<T, Unavailable>
+    async fn attempt<T, F, Fut>(&self, what: &'static str, op: F) -> Result<T, StoreFailure>
     where
         F: Fn(ConnectionManager) -> Fut,
         Fut: std::future::Future<Output = Result<T, RedisError>>,
@@ -112,13 +112,13 @@ impl RedisStore {
         };
         self.resting_until.store(now_ms() + BACKOFF.as_millis() as u64, Ordering::Relaxed);
         tracing::warn!(op = what, error = %why, "Redis token cache unavailable; using this instance's own cache");
-        Err(Unavailable(why))
+        Err(StoreFailure(why))
     }
 }
 
 #[async_trait]
 impl TokenStore for RedisStore {
-    async fn load(&self, key: &str) -> Result<Option<CachedToken>, Unavailable> {
+    async fn load(&self, key: &str) -> Result<Option<CachedToken>, StoreFailure> {
         let stored: Option<String> = self.run("load", |mut r| async move { r.get(key).await }).await?;
         Ok(stored.and_then(|v| {
             let (expires, token) = v.split_once('|')?;
@@ -126,7 +126,7 @@ impl TokenStore for RedisStore {
         }))
     }
 
-    async fn save(&self, key: &str, token: &CachedToken) -> Result<(), Unavailable> {
+    async fn save(&self, key: &str, token: &CachedToken) -> Result<(), StoreFailure> {
         let keep_ms = token.expires_at_ms.saturating_sub(now_ms()).saturating_sub(REFRESH_MARGIN.as_millis() as u64);
         if keep_ms == 0 {
             return Ok(());
@@ -140,7 +140,7 @@ impl TokenStore for RedisStore {
         .await
     }
 
-    async fn remove_if(&self, key: &str, value: &str) -> Result<bool, Unavailable> {
+    async fn remove_if(&self, key: &str, value: &str) -> Result<bool, StoreFailure> {
         let removed: i64 = self
             .run("remove_if", |mut r| {
                 let mut call = self.remove_if.key(key);
@@ -151,7 +151,7 @@ impl TokenStore for RedisStore {
         Ok(removed == 1)
     }
 
-    async fn lock(&self, key: &str, lease: Duration) -> Result<Lock, Unavailable> {
+    async fn lock(&self, key: &str, lease: Duration) -> Result<Lock, StoreFailure> {
         let holder = format!("{:032x}", rand::random::<u128>());
         let lock_key = lock_key(key);
         let lease_ms = lease.as_millis() as u64;
@@ -167,7 +167,7 @@ impl TokenStore for RedisStore {
         Ok(if taken.is_some() { Lock::Held(holder) } else { Lock::Taken })
     }
 
-    async fn unlock(&self, key: &str, holder: &str) -> Result<(), Unavailable> {
+    async fn unlock(&self, key: &str, holder: &str) -> Result<(), StoreFailure> {
         let lock_key = lock_key(key);
         self.run("unlock", |mut r| {
             let mut call = self.unlock.key(&lock_key);
@@ -183,11 +183,11 @@ impl TokenStore for RedisStore {
 /// token-cache operation must not fail the next ticket or refresh-token read.
 #[async_trait]
 impl DurableStore for RedisStore {
-    async fn get(&self, key: &str) -> Result<Option<String>, Unavailable> {
+    async fn get(&self, key: &str) -> Result<Option<String>, StoreFailure> {
         self.attempt("get", |mut r| async move { r.get(key).await }).await
     }
 
-    async fn swap(&self, key: &str, expected: Option<&str>, value: &str) -> Result<bool, Unavailable> {
+    async fn swap(&self, key: &str, expected: Option<&str>, value: &str) -> Result<bool, StoreFailure> {
         let swapped: i64 = self
             .attempt("swap", |mut r| {
                 let mut call = self.swap.key(key);
@@ -198,7 +198,7 @@ impl DurableStore for RedisStore {
         Ok(swapped == 1)
     }
 
-    async fn delete_if(&self, key: &str, expected: &str) -> Result<bool, Unavailable> {
+    async fn delete_if(&self, key: &str, expected: &str) -> Result<bool, StoreFailure> {
         let deleted: i64 = self
             .attempt("delete_if", |mut r| {
                 let mut call = self.unlock.key(key);
@@ -209,7 +209,7 @@ impl DurableStore for RedisStore {
         Ok(deleted == 1)
     }
 
-    async fn keys(&self, prefix: &str) -> Result<Vec<String>, Unavailable> {
+    async fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreFailure> {
         // Our keys hold appids only ([A-Za-z0-9_-]), so the prefix has no glob characters to escape.
         let pattern = format!("{prefix}*");
         let mut keys: Vec<String> = self

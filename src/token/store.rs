@@ -5,10 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::CachedToken;
-
-/// The shared store could not be used; the caller carries on without it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unavailable(pub String);
+pub use crate::error::StoreFailure;
 
 /// The outcome of asking to be the one instance that refreshes a token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,28 +18,28 @@ pub enum Lock {
 
 #[async_trait]
 pub trait TokenStore: Send + Sync {
-    async fn load(&self, key: &str) -> Result<Option<CachedToken>, Unavailable>;
+    async fn load(&self, key: &str) -> Result<Option<CachedToken>, StoreFailure>;
     /// Keeps `token` until it is due for refresh.
-    async fn save(&self, key: &str, token: &CachedToken) -> Result<(), Unavailable>;
+    async fn save(&self, key: &str, token: &CachedToken) -> Result<(), StoreFailure>;
     /// Removes the token under `key` only if it is still `value` (atomically); says whether it did.
-    async fn remove_if(&self, key: &str, value: &str) -> Result<bool, Unavailable>;
+    async fn remove_if(&self, key: &str, value: &str) -> Result<bool, StoreFailure>;
     /// Tries to take the refresh lease of `key` for `lease`.
-    async fn lock(&self, key: &str, lease: Duration) -> Result<Lock, Unavailable>;
+    async fn lock(&self, key: &str, lease: Duration) -> Result<Lock, StoreFailure>;
     /// Releases the lease, only if `holder` still holds it.
-    async fn unlock(&self, key: &str, holder: &str) -> Result<(), Unavailable>;
+    async fn unlock(&self, key: &str, holder: &str) -> Result<(), StoreFailure>;
 }
 
 /// Values that must outlive every cache: a platform's newest ticket and its mini programs' refresh tokens. Nothing
 /// here expires; a value goes only when it is replaced or deleted.
 #[async_trait]
 pub trait DurableStore: Send + Sync {
-    async fn get(&self, key: &str) -> Result<Option<String>, Unavailable>;
+    async fn get(&self, key: &str) -> Result<Option<String>, StoreFailure>;
     /// Sets `key` to `value` only if it holds `expected` now (`None`: if it is absent), atomically; says whether.
-    async fn swap(&self, key: &str, expected: Option<&str>, value: &str) -> Result<bool, Unavailable>;
+    async fn swap(&self, key: &str, expected: Option<&str>, value: &str) -> Result<bool, StoreFailure>;
     /// Deletes `key` only if it holds `expected` now; says whether.
-    async fn delete_if(&self, key: &str, expected: &str) -> Result<bool, Unavailable>;
+    async fn delete_if(&self, key: &str, expected: &str) -> Result<bool, StoreFailure>;
     /// The keys that start with `prefix`, sorted.
-    async fn keys(&self, prefix: &str) -> Result<Vec<String>, Unavailable>;
+    async fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreFailure>;
 }
 
 /// The durable store of one container: enough for one instance (and for tests); a fleet needs Redis, or the ticket
@@ -60,11 +57,11 @@ impl MemoryStore {
 
 #[async_trait]
 impl DurableStore for MemoryStore {
-    async fn get(&self, key: &str) -> Result<Option<String>, Unavailable> {
+    async fn get(&self, key: &str) -> Result<Option<String>, StoreFailure> {
         Ok(self.values().get(key).cloned())
     }
 
-    async fn swap(&self, key: &str, expected: Option<&str>, value: &str) -> Result<bool, Unavailable> {
+    async fn swap(&self, key: &str, expected: Option<&str>, value: &str) -> Result<bool, StoreFailure> {
         let mut values = self.values();
         if values.get(key).map(String::as_str) != expected {
             return Ok(false);
@@ -73,7 +70,7 @@ impl DurableStore for MemoryStore {
         Ok(true)
     }
 
-    async fn delete_if(&self, key: &str, expected: &str) -> Result<bool, Unavailable> {
+    async fn delete_if(&self, key: &str, expected: &str) -> Result<bool, StoreFailure> {
         let mut values = self.values();
         if values.get(key).map(String::as_str) != Some(expected) {
             return Ok(false);
@@ -82,7 +79,7 @@ impl DurableStore for MemoryStore {
         Ok(true)
     }
 
-    async fn keys(&self, prefix: &str) -> Result<Vec<String>, Unavailable> {
+    async fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreFailure> {
         Ok(self
             .values()
             .range(prefix.to_owned()..)
