@@ -82,12 +82,14 @@ impl Config {
     pub async fn resolve(mut self, env: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
         match &mut self.credentials {
             Credentials::Stored { appid, secret } => {
-                let secret = crate::secrets::fetch(secret, env).await.map_err(Error::Config)?;
+                let secret = crate::secrets::fetch(secret, env).await.map_err(|e| Error::Config(e.to_string()))?;
                 self.credentials = Credentials::App { appid: appid.clone(), secret };
             }
             Credentials::Platform(platform) => {
                 if let Secret::Stored(stored) = &platform.secret {
-                    platform.secret = Secret::Given(crate::secrets::fetch(stored, env).await.map_err(Error::Config)?);
+                    platform.secret = Secret::Given(
+                        crate::secrets::fetch(stored, env).await.map_err(|e| Error::Config(e.to_string()))?,
+                    );
                 }
             }
             Credentials::App { .. } | Credentials::Fixed { .. } => {}
@@ -100,51 +102,9 @@ impl Config {
         let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let bad = |why: String| Error::Config(why);
 
-        let platform = platform_config(&get)?;
-        let secret = secret(&get, "WX_SECRET")?;
-        let credentials = match (get("WX_ACCESS_TOKEN"), get("WX_APPID"), secret) {
-            (token, appid, secret) if platform.is_some() => {
-                if token.is_some() || appid.is_some() || secret.is_some() {
-                    return Err(bad("a third-party platform (WX_COMPONENT_APPID) acts for the mini programs that \
-                                    authorised it: leave WX_APPID, WX_SECRET* and WX_ACCESS_TOKEN unset"
-                        .into()));
-                }
-                Credentials::Platform(platform.expect("checked by the guard"))
-            }
-            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-                return Err(bad("set either WX_ACCESS_TOKEN or WX_APPID and its secret, not both".into()))
-            }
-            (Some(token), None, None) => Credentials::Fixed { token: token.into() },
-            (None, Some(appid), Some(Secret::Given(secret))) => Credentials::App { appid, secret },
-            (None, Some(appid), Some(Secret::Stored(secret))) => Credentials::Stored { appid, secret },
-            (None, Some(_), None) => {
-                return Err(bad(
-                    "WX_SECRET is not set (the mini program's AppSecret; or WX_SECRET_ARN, WX_SECRET_PARAMETER)".into(),
-                ))
-            }
-            (None, None, Some(secret)) => {
-                let name = match &secret {
-                    Secret::Given(_) => "WX_SECRET",
-                    Secret::Stored(stored) => stored.variable(),
-                };
-                return Err(bad(format!("WX_APPID is not set (the mini program's AppID, to go with {name})")));
-            }
-            (None, None, None) => {
-                return Err(bad(
-                    "WX_APPID and WX_SECRET are not set (or set WX_ACCESS_TOKEN to use a token as it is, or \
-                     WX_COMPONENT_APPID and its settings to act as a third-party platform)"
-                        .into(),
-                ))
-            }
-        };
+        let credentials = credentials(&get)?;
 
-        let api_base = get("WX_API_BASE").unwrap_or_else(|| DEFAULT_API_BASE.to_owned());
-        let parsed = reqwest::Url::parse(&api_base).map_err(|e| bad(format!("WX_API_BASE is not a URL: {e}")))?;
-        if !matches!(parsed.scheme(), "http" | "https") || parsed.query().is_some() || parsed.host().is_none() {
-            // The value is not echoed: a URL may carry credentials.
-            return Err(bad("WX_API_BASE must be an http(s) URL without a query".to_owned()));
-        }
-        let api_base = api_base.trim_end_matches('/').to_owned();
+        let api_base = api_base(&get)?;
 
         let token_endpoint = match get("WX_TOKEN_ENDPOINT").as_deref() {
             None | Some("stable") => TokenEndpoint::Stable,
@@ -175,6 +135,58 @@ impl Config {
 
         Ok(Config { credentials, api_base, token_endpoint, token_cache, gateway_key, metrics })
     }
+}
+
+/// Whose tokens the function uses: a platform's, an app's (its secret given or stored), or a fixed token.
+fn credentials(get: &impl Fn(&str) -> Option<String>) -> Result<Credentials, Error> {
+    let bad = |why: String| Error::Config(why);
+    let platform = platform_config(&get)?;
+    let secret = secret(&get, "WX_SECRET")?;
+    Ok(match (get("WX_ACCESS_TOKEN"), get("WX_APPID"), secret) {
+        (token, appid, secret) if platform.is_some() => {
+            if token.is_some() || appid.is_some() || secret.is_some() {
+                return Err(bad("a third-party platform (WX_COMPONENT_APPID) acts for the mini programs that \
+                                authorised it: leave WX_APPID, WX_SECRET* and WX_ACCESS_TOKEN unset"
+                    .into()));
+            }
+            Credentials::Platform(platform.expect("checked by the guard"))
+        }
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            return Err(bad("set either WX_ACCESS_TOKEN or WX_APPID and its secret, not both".into()))
+        }
+        (Some(token), None, None) => Credentials::Fixed { token: token.into() },
+        (None, Some(appid), Some(Secret::Given(secret))) => Credentials::App { appid, secret },
+        (None, Some(appid), Some(Secret::Stored(secret))) => Credentials::Stored { appid, secret },
+        (None, Some(_), None) => {
+            return Err(bad(
+                "WX_SECRET is not set (the mini program's AppSecret; or WX_SECRET_ARN, WX_SECRET_PARAMETER)".into(),
+            ))
+        }
+        (None, None, Some(secret)) => {
+            let name = match &secret {
+                Secret::Given(_) => "WX_SECRET",
+                Secret::Stored(stored) => stored.variable(),
+            };
+            return Err(bad(format!("WX_APPID is not set (the mini program's AppID, to go with {name})")));
+        }
+        (None, None, None) => {
+            return Err(bad("WX_APPID and WX_SECRET are not set (or set WX_ACCESS_TOKEN to use a token as it is, or \
+                 WX_COMPONENT_APPID and its settings to act as a third-party platform)"
+                .into()))
+        }
+    })
+}
+
+/// `WX_API_BASE`: WeChat's origin, or the emulator's, or a proxy's.
+fn api_base(get: &impl Fn(&str) -> Option<String>) -> Result<String, Error> {
+    let bad = |why: String| Error::Config(why);
+    let api_base = get("WX_API_BASE").unwrap_or_else(|| DEFAULT_API_BASE.to_owned());
+    let parsed = reqwest::Url::parse(&api_base).map_err(|e| bad(format!("WX_API_BASE is not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.query().is_some() || parsed.host().is_none() {
+        // The value is not echoed: a URL may carry credentials.
+        return Err(bad("WX_API_BASE must be an http(s) URL without a query".to_owned()));
+    }
+    Ok(api_base.trim_end_matches('/').to_owned())
 }
 
 /// The secret `base` names: given as `base`, or kept in Secrets Manager (`base_ARN`) or SSM (`base_PARAMETER`).

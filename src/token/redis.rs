@@ -61,18 +61,18 @@ pub struct RedisStore {
 impl RedisStore {
     /// Prepares the connection without making it: a cold start must not wait for (or fail on) Redis. Runs inside a
     /// Tokio runtime (the connection manager lives on it).
-    pub fn new(url: &str) -> Result<RedisStore, String> {
+    pub fn new(url: &str) -> Result<RedisStore, StoreFailure> {
         if tokio::runtime::Handle::try_current().is_err() {
-            return Err("the Redis store needs a Tokio runtime".to_owned());
+            return Err(StoreFailure("the Redis store needs a Tokio runtime".to_owned()));
         }
-        let client = redis::Client::open(url).map_err(|e| format!("not a Redis URL ({:?})", e.kind()))?;
+        let client = redis::Client::open(url).map_err(|e| StoreFailure(format!("not a Redis URL ({:?})", e.kind())))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(OP_TIMEOUT))
             .set_response_timeout(Some(OP_TIMEOUT))
             .set_number_of_retries(1)
             .set_max_delay(BACKOFF);
         let redis = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|e| format!("cannot prepare the Redis connection ({:?})", e.kind()))?;
+            .map_err(|e| StoreFailure(format!("cannot prepare the Redis connection ({:?})", e.kind())))?;
         Ok(RedisStore {
             redis,
             remove_if: Script::new(REMOVE_IF),

@@ -51,8 +51,20 @@ pub struct WeChatClient {
 /// The paths every invocation calls.
 const PLUGIN_PATHS: [&str; 2] = ["/wxa/plugin", "/wxa/devplugin"];
 
+/// Why the client could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    /// The TLS stack or the HTTP client could not be set up.
+    #[error("cannot build the HTTP client: {0}")]
+    Build(String),
+    /// `WX_API_BASE` and a plugin path do not make a URL.
+    #[error("WX_API_BASE: {0}")]
+    Base(String),
+}
+
 impl WeChatClient {
-    pub fn new(base: &str) -> Result<WeChatClient, String> {
+    /// A client of WeChat at `base` (`https://api.weixin.qq.com`, or the emulator's or a proxy's origin).
+    pub fn new(base: &str) -> Result<WeChatClient, ClientError> {
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .pool_idle_timeout(Duration::from_secs(50))
@@ -62,11 +74,11 @@ impl WeChatClient {
             // A redirect would carry the secret or the token (body and query) to wherever it points.
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| format!("cannot build the HTTP client: {}", e.without_url()))?;
+            .map_err(|e| ClientError::Build(e.without_url().to_string()))?;
         let base = base.trim_end_matches('/').to_owned();
         let mut plugin_urls = Vec::with_capacity(PLUGIN_PATHS.len());
         for path in PLUGIN_PATHS {
-            let url = reqwest::Url::parse(&format!("{base}{path}")).map_err(|e| format!("WX_API_BASE: {e}"))?;
+            let url = reqwest::Url::parse(&format!("{base}{path}")).map_err(|e| ClientError::Base(e.to_string()))?;
             plugin_urls.push((path, url));
         }
         Ok(WeChatClient { http, base, plugin_urls })
