@@ -76,9 +76,18 @@
 //! - **Pushes** are POSTed with `Content-Type: text/xml` and `User-Agent: Mozilla/4.0`, a 5 s timeout, and an answer
 //!   other than `success` only logged to stderr (no retry). The decrypted XML uses CDATA for every string field.
 
+mod component_api;
+mod control;
+mod demo;
+mod desk;
 mod platform;
+mod plugins;
+mod pushes;
 mod server;
+mod state;
+mod token_api;
 mod tokens;
+mod wire;
 mod world;
 
 use std::io;
@@ -90,30 +99,19 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::watch;
 
-pub use platform::{
-    Component, PlatformPush, AUTH_CODE_TTL_SECS, MAX_LIST_COUNT, PLUGIN_FUNC_SET, REFRESH_GRACE_SECS, TICKET_TTL_SECS,
+pub use component_api::MAX_LIST_COUNT;
+pub use demo::{
+    DEMO_APPID, DEMO_COMPONENT_AES_KEY, DEMO_COMPONENT_APPID, DEMO_COMPONENT_SECRET, DEMO_COMPONENT_TOKEN, DEMO_PLUGIN,
+    DEMO_SECRET,
 };
-pub use server::{Fault, LoggedRequest};
-pub use tokens::{Issued, Kind as TokenKind, Record as TokenRecord, OVERLAP_SECS};
-pub use world::{Account, Application, Category, PluginInfo, Settings, Status, World};
+pub use desk::PLUGIN_FUNC_SET;
+pub use platform::{AUTH_CODE_TTL_SECS, REFRESH_GRACE_SECS, TICKET_TTL_SECS};
+pub use pushes::PlatformPush;
+pub use state::{Fault, LoggedRequest};
+pub use tokens::{Issued, TokenKind, TokenRecord, OVERLAP_SECS};
+pub use world::{Account, Application, Category, Component, PluginInfo, Settings, Status, World};
 
-use server::{lock, Shared, State};
-
-/// The demo mini program whose credentials the README and `wxpm invoke` use.
-pub const DEMO_APPID: &str = "wxdemo0000000001";
-/// Its secret. Not a real secret: it exists only in the emulator's built-in state.
-pub const DEMO_SECRET: &str = "demo-secret-0123456789abcdef0123";
-/// The plugin the demo mini program develops.
-pub const DEMO_PLUGIN: &str = "wxplugin00000001";
-/// The demo third-party platform (component) that the demo mini program and the buyers can authorise. An appid of
-/// WeChat's real shape: `wx` and 16 alphanumerics.
-pub const DEMO_COMPONENT_APPID: &str = "wxcomponent0000001";
-/// Its AppSecret. Not a real secret: it exists only in the emulator's built-in state.
-pub const DEMO_COMPONENT_SECRET: &str = "demo-component-secret-0123456789";
-/// Its 消息校验 Token (the `token` in push signatures).
-pub const DEMO_COMPONENT_TOKEN: &str = "demo-component-token";
-/// Its 消息加解密 Key. The last character carries non-zero trailing bits, as real keys often do.
-pub const DEMO_COMPONENT_AES_KEY: &str = "emulatorDemoComponentAesKey0123456789abcdeG";
+use state::{lock, Shared, State};
 
 /// A running emulator. Dropping it stops the server.
 pub struct Emulator {
@@ -172,8 +170,8 @@ impl Emulator {
 
     /// The demo mini program's configuration against this emulator, as its environment would give it; `extra` adds
     /// or overrides variables, e.g. `("WX_METRICS", "off")`.
-    pub fn demo_config(&self, extra: &[(&str, &str)]) -> Result<crate::Config, crate::Error> {
-        crate::Config::from_lookup(|name| {
+    pub fn demo_config(&self, extra: &[(&str, &str)]) -> Result<crate::config::Config, crate::error::Error> {
+        crate::config::Config::from_lookup(|name| {
             extra.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()).or_else(|| match name {
                 "WX_APPID" => Some(DEMO_APPID.to_owned()),
                 "WX_SECRET" => Some(DEMO_SECRET.to_owned()),
@@ -248,7 +246,7 @@ impl Emulator {
 
     /// The newest ticket pushed to `component`, young or not.
     pub fn current_ticket(&self, component: &str) -> Option<String> {
-        platform::current_ticket(&lock(&self.shared), component)
+        lock(&self.shared).platform.current_ticket(component)
     }
 
     /// The mini program `authorizer` authorises `component` for the permission sets `func_ids` (plugin management is
@@ -279,7 +277,7 @@ impl Emulator {
     /// If `component` is not a platform of the emulator's state.
     pub fn seal(&self, component: &str, inner_xml: &str) -> PlatformPush {
         let state = lock(&self.shared);
-        platform::seal(&state.world, component, inner_xml, state.clock.now()).unwrap_or_else(|e| panic!("{e}")).push
+        pushes::seal(&state.world, component, inner_xml, state.clock.now()).unwrap_or_else(|e| panic!("{e}")).push
     }
 
     /// WeChat changes `authorizer`'s refresh token; the old one keeps working 5 virtual minutes. Gives the new one.

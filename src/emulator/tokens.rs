@@ -7,25 +7,34 @@ use std::collections::HashMap;
 use rand::distr::{Alphanumeric, SampleString};
 use serde::Serialize;
 
-use super::world::{Caller, Settings, WxError};
+use super::wire::WxError;
+use super::world::Settings;
 use crate::wechat::codes;
 
 /// How long a superseded token keeps working, and how early the stable endpoint renews.
 pub const OVERLAP_SECS: i64 = 300;
 const DAY_SECS: i64 = 86_400;
 
+/// Which kind of token made a call: plain mini-program tokens cannot quick-update (89256).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Caller {
+    Plain,
+    Authorizer,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Kind {
+pub enum TokenKind {
     Stable,
     Classic,
     Authorizer,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Record {
+pub struct TokenRecord {
     pub appid: String,
-    pub kind: Kind,
+    pub kind: TokenKind,
     pub caller: Caller,
     pub issued_at: i64,
     pub expires_at: i64,
@@ -41,14 +50,14 @@ pub struct Issued {
 }
 
 #[derive(Debug, Default)]
-pub struct Tokens {
-    records: HashMap<String, Record>,
+pub struct TokenLedger {
+    records: HashMap<String, TokenRecord>,
     /// Every token ever issued, oldest first (tests scan output for them).
     issued: Vec<String>,
     stable_current: HashMap<String, String>,
     classic_current: HashMap<String, String>,
     force_refreshes: HashMap<String, Vec<i64>>,
-    quota: HashMap<(String, Kind), Windows>,
+    quota: HashMap<(String, TokenKind), Windows>,
     serial: u64,
 }
 
@@ -72,21 +81,28 @@ impl Windows {
     }
 }
 
-impl Tokens {
-    fn mint(&mut self, appid: &str, kind: Kind, now: i64, ttl: i64) -> String {
-        let caller = if kind == Kind::Authorizer { Caller::Authorizer } else { Caller::Plain };
+impl TokenLedger {
+    fn mint(&mut self, appid: &str, kind: TokenKind, now: i64, ttl: i64) -> String {
+        let caller = if kind == TokenKind::Authorizer { Caller::Authorizer } else { Caller::Plain };
         self.serial += 1;
         // Shaped like WeChat's: a short numeric prefix, then opaque characters.
         let value = format!("{}_{}", 80 + self.serial % 20, Alphanumeric.sample_string(&mut rand::rng(), 126));
         self.records.insert(
             value.clone(),
-            Record { appid: appid.to_owned(), kind, caller, issued_at: now, expires_at: now + ttl, revoked_at: None },
+            TokenRecord {
+                appid: appid.to_owned(),
+                kind,
+                caller,
+                issued_at: now,
+                expires_at: now + ttl,
+                revoked_at: None,
+            },
         );
         self.issued.push(value.clone());
         value
     }
 
-    fn live(&self, value: &str, now: i64) -> Option<&Record> {
+    fn live(&self, value: &str, now: i64) -> Option<&TokenRecord> {
         self.records.get(value).filter(|r| r.revoked_at.is_none_or(|t| t > now) && r.expires_at > now)
     }
 
@@ -98,7 +114,7 @@ impl Tokens {
         now: i64,
         settings: &Settings,
     ) -> Result<Issued, WxError> {
-        let (per_minute, per_day) = self.quota.entry((appid.to_owned(), Kind::Stable)).or_default().count(now);
+        let (per_minute, per_day) = self.quota.entry((appid.to_owned(), TokenKind::Stable)).or_default().count(now);
         if per_day > settings.stable_daily_quota {
             return Err(WxError::new(codes::DAILY_QUOTA));
         }
@@ -116,7 +132,7 @@ impl Tokens {
             }
             log.push(now);
             // Every earlier stable token dies, the one still in its overlap too.
-            for old in self.records.values_mut().filter(|r| r.appid == appid && r.kind == Kind::Stable) {
+            for old in self.records.values_mut().filter(|r| r.appid == appid && r.kind == TokenKind::Stable) {
                 old.revoked_at.get_or_insert(now);
             }
         } else if let Some(current) = self.stable_current.get(appid) {
@@ -127,14 +143,14 @@ impl Tokens {
             }
         }
         // Normal-mode renewal leaves the old token alive until its own expiry: that is the overlap.
-        let value = self.mint(appid, Kind::Stable, now, settings.token_ttl_secs);
+        let value = self.mint(appid, TokenKind::Stable, now, settings.token_ttl_secs);
         self.stable_current.insert(appid.to_owned(), value.clone());
         Ok(Issued { access_token: value, expires_in: settings.token_ttl_secs })
     }
 
     /// `/cgi-bin/token` for an authenticated appid.
     pub fn classic(&mut self, appid: &str, now: i64, settings: &Settings) -> Result<Issued, WxError> {
-        let (_, per_day) = self.quota.entry((appid.to_owned(), Kind::Classic)).or_default().count(now);
+        let (_, per_day) = self.quota.entry((appid.to_owned(), TokenKind::Classic)).or_default().count(now);
         if per_day > settings.classic_daily_quota {
             return Err(WxError::new(codes::DAILY_QUOTA));
         }
@@ -143,7 +159,7 @@ impl Tokens {
             let dies = now + OVERLAP_SECS;
             old.revoked_at = Some(old.revoked_at.map_or(dies, |t| t.min(dies)));
         }
-        let value = self.mint(appid, Kind::Classic, now, settings.token_ttl_secs);
+        let value = self.mint(appid, TokenKind::Classic, now, settings.token_ttl_secs);
         self.classic_current.insert(appid.to_owned(), value.clone());
         Ok(Issued { access_token: value, expires_in: settings.token_ttl_secs })
     }
@@ -168,7 +184,7 @@ impl Tokens {
     }
 
     pub fn mint_authorizer(&mut self, appid: &str, now: i64, ttl: i64) -> String {
-        self.mint(appid, Kind::Authorizer, now, ttl)
+        self.mint(appid, TokenKind::Authorizer, now, ttl)
     }
 
     /// Makes one token fail with 40001 from now on (a third-party platform lost the authorisation behind it).
@@ -199,7 +215,7 @@ impl Tokens {
         &self.issued
     }
 
-    pub fn record(&self, token: &str) -> Option<&Record> {
+    pub fn record(&self, token: &str) -> Option<&TokenRecord> {
         self.records.get(token)
     }
 }
@@ -215,7 +231,7 @@ mod tests {
 
     #[test]
     fn stable_renews_five_minutes_early_and_keeps_the_old_token_alive() {
-        let (mut t, s) = (Tokens::default(), Settings::default());
+        let (mut t, s) = (TokenLedger::default(), Settings::default());
         let first = t.stable("wxa", false, 0, &s).unwrap();
         assert_eq!(first.expires_in, 7200);
         assert_eq!(t.stable("wxa", false, 6899, &s).unwrap().access_token, first.access_token);
@@ -227,7 +243,7 @@ mod tests {
 
     #[test]
     fn classic_supersedes_after_five_minutes() {
-        let (mut t, s) = (Tokens::default(), Settings::default());
+        let (mut t, s) = (TokenLedger::default(), Settings::default());
         let a = t.classic("wxa", 0, &s).unwrap().access_token;
         let b = t.classic("wxa", 100, &s).unwrap().access_token;
         assert!(t.check(Some(&a), 399).is_ok());

@@ -1,10 +1,9 @@
-//! The emulator's accounts, plugins and applications, and the plugin API's business rules over them.
+//! The emulator's accounts, plugins, applications and third-party platforms, as loaded from (and dumped to) JSON,
+//! with the checks serde cannot make. The plugin API's rules over them are in `plugins`.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
 
-use super::platform::Component;
-use crate::wechat::codes;
+use crate::platform::crypt::MsgCrypt;
 
 /// Everything the emulator knows besides tokens: loadable from (and dumpable to) JSON.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -157,38 +156,40 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
-/// A WeChat error answer: the code, and an optional hint appended to WeChat's text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WxError {
-    pub code: i64,
-    pub hint: Option<String>,
+/// A third-party platform account (component): its secret and the message-check settings of its console.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Component {
+    pub appid: String,
+    pub secret: String,
+    /// 消息校验 Token: the `token` in the push signatures.
+    pub token: String,
+    /// 消息加解密 Key: 43 characters `[a-zA-Z0-9]`.
+    pub encoding_aes_key: String,
+    /// 授权事件接收URL: where pushes are POSTed. Without one, pushes are only handed to the caller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_url: Option<String>,
+    /// The platform's IP whitelist leaves our caller out: every component API answers 61004.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub ip_whitelist_blocks: bool,
 }
 
-impl WxError {
-    pub fn new(code: i64) -> Self {
-        WxError { code, hint: None }
+impl Component {
+    pub(crate) fn crypt(&self) -> Result<MsgCrypt, String> {
+        let shaped =
+            self.encoding_aes_key.len() == 43 && self.encoding_aes_key.bytes().all(|b| b.is_ascii_alphanumeric());
+        if !shaped {
+            return Err(format!("component {}: encoding_aes_key must be 43 characters [a-zA-Z0-9]", self.appid));
+        }
+        MsgCrypt::new(&self.token, &self.encoding_aes_key, &self.appid)
+            .map_err(|e| format!("component {}: {e}", self.appid))
     }
-    pub fn hinted(code: i64, hint: impl Into<String>) -> Self {
-        WxError { code, hint: Some(hint.into()) }
+
+    /// What serde cannot check: a usable key.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        self.crypt().map(drop)
     }
 }
-
-/// Which kind of token made a call: plain mini-program tokens cannot quick-update (89256).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Caller {
-    Plain,
-    Authorizer,
-}
-
-/// The two plugin endpoints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
-    Plugin,
-    DevPlugin,
-}
-
-type Answer = Result<Map<String, Value>, WxError>;
 
 impl World {
     pub fn builtin() -> World {
@@ -236,11 +237,11 @@ impl World {
         self.components.iter().find(|c| c.appid == appid)
     }
 
-    fn plugin(&self, appid: &str) -> Option<&Account> {
+    pub(crate) fn plugin(&self, appid: &str) -> Option<&Account> {
         self.account(appid).filter(|a| a.plugin.is_some())
     }
 
-    fn application_index(&self, plugin: &str, applicant: &str) -> Option<usize> {
+    pub(crate) fn application_index(&self, plugin: &str, applicant: &str) -> Option<usize> {
         self.applications.iter().position(|a| a.plugin == plugin && a.applicant == applicant)
     }
 
@@ -253,243 +254,14 @@ impl World {
             }
         }
     }
-
-    /// One call of `/wxa/plugin` or `/wxa/devplugin` by `caller_appid`, already authenticated.
-    pub fn call(
-        &mut self,
-        endpoint: Endpoint,
-        caller_appid: &str,
-        caller: Caller,
-        body: &Map<String, Value>,
-        now: i64,
-    ) -> Answer {
-        self.expire_pending(now);
-        let action = match body.get("action") {
-            Some(Value::String(a)) => a.as_str(),
-            Some(_) => return Err(WxError::hinted(codes::DATA_FORMAT_ERROR, "action must be a string")),
-            None => return Err(WxError::hinted(codes::DATA_FORMAT_ERROR, "action missing")),
-        };
-        match (endpoint, action) {
-            (Endpoint::Plugin, "apply") => self.apply(caller_appid, body, now),
-            (Endpoint::Plugin, "list") => Ok(self.list(caller_appid)),
-            (Endpoint::Plugin, "unbind") => self.unbind(caller_appid, body),
-            (Endpoint::Plugin, "update") => self.update(caller_appid, caller, body),
-            (Endpoint::DevPlugin, "dev_apply_list") => self.dev_apply_list(caller_appid, body),
-            (Endpoint::DevPlugin, "dev_agree") => self.dev_decide(caller_appid, body, Decision::Agree),
-            (Endpoint::DevPlugin, "dev_refuse") => self.dev_decide(caller_appid, body, Decision::Refuse),
-            (Endpoint::DevPlugin, "dev_delete") => self.dev_decide(caller_appid, body, Decision::Delete),
-            (_, other) => Err(WxError::hinted(codes::DATA_FORMAT_ERROR, format!("invalid action {other}"))),
-        }
-    }
-
-    fn apply(&mut self, caller: &str, body: &Map<String, Value>, now: i64) -> Answer {
-        let plugin_appid = required_str(body, "plugin_appid")?;
-        let reason = optional_str(body, "reason")?.unwrap_or_default();
-        let plugin = self.plugin(plugin_appid).ok_or(WxError::new(codes::PLUGIN_DOES_NOT_EXIST))?;
-        if !plugin.plugin.as_ref().is_some_and(|p| p.applicable) {
-            return Err(WxError::new(codes::PLUGIN_CANNOT_APPLY));
-        }
-        let existing = self.application_index(plugin_appid, caller);
-        if let Some(i) = existing {
-            if matches!(self.applications[i].status, Status::Pending | Status::Approved) {
-                return Err(WxError::new(codes::PLUGIN_ALREADY_ADDED));
-            }
-        }
-        let active = self
-            .applications
-            .iter()
-            .filter(|a| a.applicant == caller && matches!(a.status, Status::Pending | Status::Approved))
-            .count();
-        if active >= self.settings.plugin_limit {
-            return Err(WxError::new(codes::PLUGIN_LIMIT));
-        }
-        let fresh = Application {
-            plugin: plugin_appid.to_owned(),
-            applicant: caller.to_owned(),
-            status: Status::Pending,
-            reason,
-            create_time: now,
-            refuse_reason: None,
-            user_version: None,
-        };
-        match existing {
-            // A refused or timed-out application may be made again; it starts over as pending.
-            Some(i) => self.applications[i] = fresh,
-            None => self.applications.push(fresh),
-        }
-        Ok(Map::new())
-    }
-
-    fn list(&self, caller: &str) -> Map<String, Value> {
-        let plugin_list: Vec<Value> = self
-            .applications
-            .iter()
-            .filter(|a| a.applicant == caller)
-            .filter_map(|a| {
-                let p = self.account(&a.plugin)?;
-                Some(json!({
-                    "appid": p.appid,
-                    "status": a.status as u8,
-                    "nickname": p.nickname,
-                    "headimgurl": p.headimgurl,
-                    // Undocumented, but real answers carry it.
-                    "reason": a.refuse_reason.clone().unwrap_or_default(),
-                }))
-            })
-            .collect();
-        let mut out = Map::new();
-        out.insert("plugin_list".into(), Value::Array(plugin_list));
-        // Undocumented, but real answers carry an empty one.
-        out.insert("apply_list".into(), Value::Array(Vec::new()));
-        out
-    }
-
-    fn unbind(&mut self, caller: &str, body: &Map<String, Value>) -> Answer {
-        let plugin_appid = required_str(body, "plugin_appid")?;
-        let i = self.application_index(plugin_appid, caller).ok_or(WxError::new(codes::PLUGIN_NOT_FOUND))?;
-        if self.applications[i].status == Status::Pending {
-            return Err(WxError::new(codes::PENDING_CANNOT_BE_REMOVED));
-        }
-        self.applications.remove(i);
-        Ok(Map::new())
-    }
-
-    fn update(&mut self, caller_appid: &str, caller: Caller, body: &Map<String, Value>) -> Answer {
-        if caller != Caller::Authorizer {
-            return Err(WxError::new(codes::NOT_AUTHORIZER_TOKEN));
-        }
-        let plugin_appid = required_str(body, "plugin_appid")?;
-        let user_version = required_str(body, "user_version")?;
-        let i = self
-            .application_index(plugin_appid, caller_appid)
-            .filter(|&i| self.applications[i].status == Status::Approved)
-            .ok_or(WxError::new(codes::PLUGIN_NOT_FOUND))?;
-        let supported = self
-            .plugin(plugin_appid)
-            .and_then(|p| p.plugin.as_ref())
-            .is_some_and(|p| p.quick_update_versions.iter().any(|v| v == user_version));
-        if !supported {
-            return Err(WxError::new(codes::NO_QUICK_UPDATE));
-        }
-        if self.account(caller_appid).is_some_and(|a| a.gray_release) {
-            return Err(WxError::new(codes::GRAY_RELEASE_IN_PROGRESS));
-        }
-        self.applications[i].user_version = Some(user_version.to_owned());
-        Ok(Map::new())
-    }
-
-    /// The plugin a `/wxa/devplugin` caller manages: the plugin's own token, or the token of the account that owns
-    /// exactly one plugin (so one set of demo credentials can show both sides).
-    fn managed_plugin(&self, caller: &str) -> Result<String, WxError> {
-        if self.plugin(caller).is_some() {
-            return Ok(caller.to_owned());
-        }
-        let mut owned = self.accounts.iter().filter(|a| a.plugin.as_ref().is_some_and(|p| p.owner == caller));
-        match (owned.next(), owned.next()) {
-            (Some(p), None) => Ok(p.appid.clone()),
-            (Some(_), Some(_)) => Err(WxError::hinted(
-                codes::API_UNAUTHORIZED,
-                "this account develops several plugins: call with the plugin's own access_token",
-            )),
-            (None, _) => Err(WxError::hinted(codes::API_UNAUTHORIZED, "not a plugin developer")),
-        }
-    }
-
-    fn dev_apply_list(&mut self, caller: &str, body: &Map<String, Value>) -> Answer {
-        let plugin = self.managed_plugin(caller)?;
-        let page = positive_int(body, "page")?;
-        let num = positive_int(body, "num")?;
-        let mut apps: Vec<&Application> = self.applications.iter().filter(|a| a.plugin == plugin).collect();
-        apps.sort_by(|a, b| b.create_time.cmp(&a.create_time).then_with(|| a.applicant.cmp(&b.applicant)));
-        let skip = usize::try_from((page - 1).saturating_mul(num)).unwrap_or(usize::MAX);
-        let take = usize::try_from(num).unwrap_or(usize::MAX);
-        let apply_list: Vec<Value> = apps
-            .into_iter()
-            .skip(skip)
-            .take(take)
-            .filter_map(|a| {
-                let who = self.account(&a.applicant)?;
-                Some(json!({
-                    "appid": who.appid,
-                    "status": a.status as u8,
-                    "nickname": who.nickname,
-                    "headimgurl": who.headimgurl,
-                    "categories": who.categories,
-                    "create_time": a.create_time.to_string(),
-                    "apply_url": format!("https://mp.weixin.qq.com/wxopen/plugindevapply?plugin={}&appid={}", a.plugin, a.applicant),
-                    "reason": a.reason,
-                }))
-            })
-            .collect();
-        let mut out = Map::new();
-        out.insert("apply_list".into(), Value::Array(apply_list));
-        Ok(out)
-    }
-
-    fn dev_decide(&mut self, caller: &str, body: &Map<String, Value>, decision: Decision) -> Answer {
-        let plugin = self.managed_plugin(caller)?;
-        // WeChat documents `appid` for agree only; without it no application is named, so the emulator wants it
-        // for refuse and delete too and answers 89242 when it is absent.
-        let applicant = optional_str(body, "appid")?.ok_or(WxError::new(codes::APPID_NOT_IN_APPLY_LIST))?;
-        let reason = optional_str(body, "reason")?;
-        let i = self.application_index(&plugin, &applicant).ok_or(WxError::new(codes::APPID_NOT_IN_APPLY_LIST))?;
-        let status = self.applications[i].status;
-        match decision {
-            Decision::Agree | Decision::Refuse if status != Status::Pending => {
-                Err(WxError::new(codes::ONLY_PENDING_CAN_BE_DECIDED))
-            }
-            Decision::Agree => {
-                self.applications[i].status = Status::Approved;
-                Ok(Map::new())
-            }
-            Decision::Refuse => {
-                self.applications[i].status = Status::Refused;
-                self.applications[i].refuse_reason = reason;
-                Ok(Map::new())
-            }
-            Decision::Delete if !matches!(status, Status::Refused | Status::TimedOut) => {
-                Err(WxError::new(codes::ONLY_CLOSED_CAN_BE_DELETED))
-            }
-            Decision::Delete => {
-                self.applications.remove(i);
-                Ok(Map::new())
-            }
-        }
-    }
-}
-
-#[derive(Clone, Copy)]
-enum Decision {
-    Agree,
-    Refuse,
-    Delete,
-}
-
-fn required_str<'a>(body: &'a Map<String, Value>, key: &str) -> Result<&'a str, WxError> {
-    match body.get(key) {
-        Some(Value::String(s)) if !s.is_empty() => Ok(s),
-        _ => Err(WxError::hinted(codes::DATA_FORMAT_ERROR, format!("{key} missing or not a string"))),
-    }
-}
-
-fn optional_str(body: &Map<String, Value>, key: &str) -> Result<Option<String>, WxError> {
-    match body.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(WxError::hinted(codes::DATA_FORMAT_ERROR, format!("{key} must be a string"))),
-    }
-}
-
-fn positive_int(body: &Map<String, Value>, key: &str) -> Result<i64, WxError> {
-    match body.get(key).and_then(Value::as_i64) {
-        Some(n) if n >= 1 => Ok(n),
-        _ => Err(WxError::hinted(codes::DATA_FORMAT_ERROR, format!("{key} must be a positive integer"))),
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::emulator::demo::{
+        DEMO_COMPONENT_AES_KEY, DEMO_COMPONENT_APPID, DEMO_COMPONENT_SECRET, DEMO_COMPONENT_TOKEN,
+    };
 
     #[test]
     fn builtin_world_is_consistent_and_covers_every_status() {
@@ -500,5 +272,38 @@ mod tests {
             assert!(w.applications.iter().any(|a| a.plugin == "wxplugin00000001" && a.status == status));
             assert!(w.applications.iter().any(|a| a.applicant == demo && a.status == status));
         }
+    }
+
+    #[test]
+    fn the_builtin_demo_component_matches_the_exported_constants() {
+        let world = World::builtin();
+        let c = world.component(DEMO_COMPONENT_APPID).unwrap();
+        assert_eq!(
+            (c.secret.as_str(), c.token.as_str(), c.encoding_aes_key.as_str()),
+            (DEMO_COMPONENT_SECRET, DEMO_COMPONENT_TOKEN, DEMO_COMPONENT_AES_KEY)
+        );
+        assert!(c.push_url.is_none() && !c.ip_whitelist_blocks);
+        let shaped =
+            DEMO_COMPONENT_APPID.len() == 18 && DEMO_COMPONENT_APPID.bytes().all(|b| b.is_ascii_alphanumeric());
+        assert!(shaped && DEMO_COMPONENT_APPID.starts_with("wx"));
+    }
+
+    #[test]
+    fn a_world_with_an_unusable_key_or_a_doubled_component_is_refused() {
+        let mut world = World::builtin();
+        world.components[0].encoding_aes_key.pop();
+        assert!(world.validate().unwrap_err().contains("43 characters"));
+        let mut world = World::builtin();
+        world.components[0].encoding_aes_key.replace_range(0..1, "+");
+        assert!(world.validate().is_err());
+        let mut world = World::builtin();
+        world.components.push(world.components[0].clone());
+        assert!(world.validate().unwrap_err().contains("twice"));
+    }
+
+    #[test]
+    fn a_state_file_without_components_still_loads() {
+        let world: World = serde_json::from_str(r#"{"accounts": []}"#).unwrap();
+        assert!(world.components.is_empty());
     }
 }

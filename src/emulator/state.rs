@@ -1,0 +1,184 @@
+//! The emulator's whole state behind one lock: the world, the tokens, the platform's desk, the virtual clock, the
+//! scripted faults, the request log and the counters.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::desk::ComponentDesk;
+use super::tokens::TokenLedger;
+use super::world::World;
+
+/// What a scripted answer does instead of (or on top of) the normal one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Fault {
+    /// Answer `{"errcode":N,"errmsg":…}` (HTTP 200) without processing the request.
+    Errcode {
+        errcode: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        errmsg: Option<String>,
+    },
+    /// Answer this HTTP status with an HTML body, without processing the request.
+    Status { status: u16 },
+    /// Answer this redirect status (301, 302, 307, 308) with a `Location`, without processing the request.
+    Redirect { status: u16, location: String },
+    /// Wait, then process and answer normally (a client that gave up may still have changed state).
+    Delay { ms: u64 },
+    /// Close the connection without an answer and without processing the request.
+    Drop,
+    /// Answer HTTP 200 with a body that is not JSON, without processing the request.
+    NonJson {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        body: Option<String>,
+    },
+    /// Process normally, but label the JSON answer `text/plain`, as WeChat sometimes does.
+    TextPlain,
+}
+
+/// One request as the emulator received it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoggedRequest {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub content_type: Option<String>,
+    pub body: String,
+    /// The scripted fault that answered it, if any.
+    pub fault: Option<Fault>,
+    /// Virtual unix seconds.
+    pub at: i64,
+}
+
+impl LoggedRequest {
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        form_urlencoded::parse(self.query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    }
+
+    pub fn json_body(&self) -> Option<Value> {
+        serde_json::from_str(&self.body).ok()
+    }
+}
+
+/// A clock that runs with real time from a chosen start and that tests can move forward.
+#[derive(Debug)]
+pub(crate) struct Clock {
+    start_unix: i64,
+    started: Instant,
+    advanced: i64,
+}
+
+impl Clock {
+    pub(crate) fn new(start_unix: Option<i64>) -> Clock {
+        let real = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        Clock { start_unix: start_unix.unwrap_or(real), started: Instant::now(), advanced: 0 }
+    }
+
+    pub(crate) fn now(&self) -> i64 {
+        self.start_unix + self.started.elapsed().as_secs() as i64 + self.advanced
+    }
+
+    /// Time only moves forward: a negative move is refused.
+    pub(crate) fn advance(&mut self, secs: i64) -> Result<(), String> {
+        if secs < 0 {
+            return Err(format!("the clock only moves forward, not by {secs} s"));
+        }
+        self.advanced += secs;
+        Ok(())
+    }
+}
+
+const LOG_CAPACITY: usize = 100_000;
+
+pub(crate) struct State {
+    pub world: World,
+    pub initial: World,
+    pub tokens: TokenLedger,
+    pub clock: Clock,
+    pub faults: HashMap<String, VecDeque<Fault>>,
+    pub log: VecDeque<LoggedRequest>,
+    pub counters: BTreeMap<String, u64>,
+    pub platform: ComponentDesk,
+}
+
+impl State {
+    pub(crate) fn new(world: World) -> State {
+        State {
+            clock: Clock::new(world.now),
+            initial: world.clone(),
+            world,
+            tokens: TokenLedger::default(),
+            faults: HashMap::new(),
+            log: VecDeque::new(),
+            counters: BTreeMap::new(),
+            platform: ComponentDesk::default(),
+        }
+    }
+
+    pub(crate) fn reset(&mut self) {
+        *self = State::new(self.initial.clone());
+    }
+
+    pub(crate) fn script(&mut self, path: &str, fault: Fault, times: usize) {
+        self.faults.entry(path.to_owned()).or_default().extend(std::iter::repeat_n(fault, times));
+    }
+
+    fn next_fault(&mut self, path: &str) -> Option<Fault> {
+        for key in [path, "*"] {
+            if let Some(f) = self.faults.get_mut(key).and_then(VecDeque::pop_front) {
+                return Some(f);
+            }
+        }
+        None
+    }
+
+    /// Counts and logs a request to one of WeChat's paths; gives the scripted fault that answers it, if any.
+    pub(crate) fn receive(
+        &mut self,
+        method: &str,
+        path: &str,
+        query: &str,
+        content_type: Option<String>,
+        body: &[u8],
+    ) -> Option<Fault> {
+        let fault = self.next_fault(path);
+        *self.counters.entry(path.to_owned()).or_default() += 1;
+        let entry = LoggedRequest {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            query: query.to_owned(),
+            content_type,
+            body: String::from_utf8_lossy(body).into_owned(),
+            fault: fault.clone(),
+            at: self.clock.now(),
+        };
+        if self.log.len() == LOG_CAPACITY {
+            self.log.pop_front();
+        }
+        self.log.push_back(entry);
+        fault
+    }
+
+    /// A dump for people and for the control endpoint.
+    pub(crate) fn snapshot(&mut self) -> Value {
+        let now = self.clock.now();
+        self.world.expire_pending(now);
+        json!({
+            "now": now,
+            "world": self.world,
+            "tokens_issued": self.tokens.issued().len(),
+            "counters": self.counters,
+            "platform": self.platform.snapshot(),
+        })
+    }
+}
+
+pub(crate) type Shared = Arc<Mutex<State>>;
+
+pub(crate) fn lock(shared: &Shared) -> MutexGuard<'_, State> {
+    // A panic while holding the lock cannot leave the state half-written in a way that matters to a test double.
+    shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
