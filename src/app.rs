@@ -73,6 +73,7 @@ impl App {
         self.caller.platform()
     }
 
+    /// The HTTP client, for the WeChat calls outside the plugin path (a platform's pushes, `wxpm`'s commands).
     pub fn client(&self) -> &WeChatClient {
         self.caller.client()
     }

@@ -46,6 +46,7 @@ pub fn convert_keys(value: Value, convert: fn(&str) -> String) -> Value {
     }
 }
 
+/// [`convert_keys`] for an object already out of its [`Value`]: the keys at every depth converted.
 pub fn convert_map(map: Map<String, Value>, convert: fn(&str) -> String) -> Map<String, Value> {
     map.into_iter().map(|(k, v)| (convert(&k), convert_keys(v, convert))).collect()
 }

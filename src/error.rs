@@ -62,24 +62,54 @@ impl std::fmt::Display for Failure {
 #[error("{0}")]
 pub struct StoreFailure(pub String);
 
+/// Every failure of an invocation: a kind ([`Error::kind`]) and what wx-server-sdk would throw ([`Error::to_json`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// WeChat answered the plugin call with an errcode other than 0.
     #[error("{}", self.err_msg())]
-    WxApi { method: &'static str, errcode: i64, errmsg: String },
+    WxApi {
+        /// The `<method>` of errMsg's `openapi.pluginManager.<method>`.
+        method: &'static str,
+        /// WeChat's errcode, verbatim: its meaning is in [`codes`](crate::wechat::codes).
+        errcode: i64,
+        /// WeChat's errmsg, verbatim (` rid: …` included).
+        errmsg: String,
+    },
     /// The event is not a valid call; nothing was sent to WeChat.
     #[error("{}", self.err_msg())]
-    InvalidEvent { method: &'static str, detail: String },
+    InvalidEvent {
+        /// The `<method>` of errMsg; empty when the action itself could not be read.
+        method: &'static str,
+        /// What is wrong, naming the field: follows `invalid parameters: ` in errMsg.
+        detail: String,
+    },
     /// No access token could be had: WeChat's token endpoint refused, or could not be reached.
     #[error("{}", self.err_msg())]
-    Token { method: &'static str, errcode: i64, errmsg: String },
+    Token {
+        /// The `<method>` of errMsg; empty until [`Error::for_method`] names it.
+        method: &'static str,
+        /// The token endpoint's errcode, or one of [`sdk_codes`] when it gave none (network, ticket).
+        errcode: i64,
+        /// The token endpoint's errmsg, or why no token could be had.
+        errmsg: String,
+    },
     /// A third-party platform's store could not be read or written, so no token could be had. Its `errorType` is
     /// `TokenError` still (the contract's kind: the call failed for want of a token), its code −602003.
     #[error("{}", self.err_msg())]
-    Store { method: &'static str, failure: StoreFailure },
+    Store {
+        /// The `<method>` of errMsg; empty until [`Error::for_method`] names it.
+        method: &'static str,
+        /// What the store said.
+        failure: StoreFailure,
+    },
     /// The plugin call got no usable answer.
     #[error("{}", self.err_msg())]
-    Upstream { method: &'static str, failure: Failure },
+    Upstream {
+        /// The `<method>` of errMsg's `openapi.pluginManager.<method>`.
+        method: &'static str,
+        /// How the exchange failed.
+        failure: Failure,
+    },
     /// The function is not configured to run.
     #[error("{}", self.err_msg())]
     Config(String),
@@ -97,6 +127,7 @@ impl Error {
         }
     }
 
+    /// wx-server-sdk's `errCode`: WeChat's errcode when it answered, else one of [`sdk_codes`].
     pub fn err_code(&self) -> i64 {
         match self {
             Error::WxApi { errcode, .. } | Error::Token { errcode, .. } => *errcode,
@@ -107,6 +138,7 @@ impl Error {
         }
     }
 
+    /// wx-server-sdk's `errMsg`: `openapi.pluginManager.<method>:fail <why>`.
     pub fn err_msg(&self) -> String {
         match self {
             Error::WxApi { method, errmsg, .. } => format!("{}:fail {errmsg}", prefix(method)),

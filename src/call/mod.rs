@@ -28,10 +28,12 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// Built once per container, by [`App::new`](crate::App::new).
     pub fn new(client: WeChatClient, tokens: TokenSource) -> Caller {
         Caller { client, tokens }
     }
 
+    /// The HTTP client, for the WeChat calls outside the plugin path (a platform's pushes and code exchanges).
     pub fn client(&self) -> &WeChatClient {
         &self.client
     }

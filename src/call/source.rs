@@ -23,9 +23,17 @@ pub enum TokenSource {
 /// The token one request is made with, its source settled: a fixed token, the app's, or a mini program's authorizer
 /// token from the platform.
 pub enum RequestToken<'a> {
+    /// `WX_ACCESS_TOKEN`, as configured: nothing to refresh.
     Fixed(&'a SecretString),
+    /// The mini program's own token, from the provider's cache or WeChat's token endpoint.
     Fetched(&'a TokenProvider),
-    Authorizer { platform: &'a Platform, authorizer: &'a str },
+    /// The authorizer token of the mini program the platform acts for, got with its refresh token.
+    Authorizer {
+        /// The third-party platform acting.
+        platform: &'a Platform,
+        /// The mini program's appid: the event's `authorizerAppid`.
+        authorizer: &'a str,
+    },
 }
 
 impl TokenSource {

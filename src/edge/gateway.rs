@@ -22,15 +22,21 @@ use crate::wechat::codes::{self, Class};
 pub const MAX_BODY: usize = 64 * 1024;
 const JSON_UTF8: &str = "application/json; charset=utf-8";
 
+/// Which HTTP front end sent a request: it decides how the event is read and the answer shaped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Gateway {
+    /// An API Gateway REST API, or an HTTP API set to payload format 1.0.
     RestApi,
+    /// An API Gateway HTTP API with payload format 2.0.
     HttpApi,
+    /// A Lambda function URL.
     FunctionUrl,
+    /// An Application Load Balancer's target group.
     Alb,
 }
 
 impl Gateway {
+    /// Its snake_case name, as the record's `gateway` field gives it.
     pub fn name(self) -> &'static str {
         match self {
             Gateway::RestApi => "rest_api",
@@ -68,16 +74,20 @@ pub struct HttpRequest {
 /// An HTTP answer, before it takes the gateway's shape.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
+    /// The HTTP status: 200 for a result, else as [`status_of`] maps the error.
     pub status: u16,
+    /// The result or `{errCode, errMsg}` as JSON; a bare string (`success`) is sent as text.
     pub body: Value,
     headers: Vec<(http::HeaderName, &'static str)>,
 }
 
 impl Reply {
+    /// A call's result, with 200.
     pub fn ok(result: Value) -> Reply {
         Reply { status: 200, body: result, headers: Vec::new() }
     }
 
+    /// A failed call: wx-server-sdk's `{errCode, errMsg}`, with the status its kind and errcode map to.
     pub fn from_error(error: &Error) -> Reply {
         Reply { status: status_of(error), body: error.to_json(), headers: Vec::new() }
     }
@@ -298,6 +308,7 @@ impl HttpRequest {
         }))
     }
 
+    /// What admitted it: the gateway's own authorisation (`iam`, `jwt` or `authorizer`), else `key`: the bearer key.
     pub fn authorised_by(&self) -> &'static str {
         self.authorised_by.unwrap_or("key")
     }

@@ -24,7 +24,9 @@ const QUIET_HTTP: [&str; 4] = ["reqwest", "hyper", "h2", "rustls"];
 /// Where log lines go: Lambda reads stdout; `wxpm` keeps stdout for the result.
 #[derive(Debug, Clone, Copy)]
 pub enum Target {
+    /// The Lambda function's: CloudWatch Logs reads stdout.
     Stdout,
+    /// `wxpm`'s: stdout is for the command's result.
     Stderr,
 }
 
@@ -66,6 +68,8 @@ fn filter(rust_log: Option<&str>, lambda: Option<LevelFilter>) -> Targets {
     filter.with_targets(QUIET_HTTP.map(|quiet| (quiet, LevelFilter::WARN)))
 }
 
+/// Sets up logging once per process, to `target`, at the level and format the environment asks (see above); a
+/// second call keeps the first setup.
 pub fn init(target: Target) {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let lambda = env("AWS_LAMBDA_LOG_LEVEL").as_deref().and_then(lambda_level);
@@ -92,9 +96,11 @@ pub fn init(target: Target) {
 /// How an HTTP request through a gateway went, for its invocation's record.
 #[derive(Debug, Clone, Copy)]
 pub struct Http {
+    /// Which gateway, as [`Gateway::name`](crate::edge::gateway::Gateway::name) gives it.
     pub gateway: &'static str,
     /// What authenticated it; `None` when it was refused.
     pub authorised_by: Option<&'static str>,
+    /// The HTTP status answered.
     pub status: u16,
 }
 
@@ -107,10 +113,13 @@ pub struct Record<'a> {
     pub level: Level,
     /// The event's own `action`, even one we do not know (it is escaped like any JSON string).
     pub action: &'a str,
+    /// The failure's `errorType`, when it has one.
     pub error_type: Option<&'static str>,
+    /// The failure's errMsg, or why the edge refused; `None` for a success.
     pub err_msg: Option<&'a str>,
     /// The mini program an authorisation push was about.
     pub authorizer: Option<&'a str>,
+    /// The gateway's part, when the request came through one.
     pub http: Option<Http>,
 }
 

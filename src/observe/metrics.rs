@@ -2,12 +2,15 @@
 //! (CloudWatch Logs reads EMF from any JSON line and turns it into metrics, namespace `WxPluginManager`, dimension
 //! `Action`, without an API call). `WX_METRICS=off` leaves them out.
 
+/// The CloudWatch namespace of the metrics (the declaration spells it out too; a test keeps the two equal).
 pub const NAMESPACE: &str = "WxPluginManager";
 
 /// What one invocation took from the token provider and from WeChat.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Usage {
+    /// Access tokens fetched from WeChat's token endpoint (`TokenFetches`).
     pub token_fetches: u32,
+    /// Access tokens taken without asking WeChat: a cache's, a peer's fresh fetch, or the fixed one (`TokenCacheHits`).
     pub token_cache_hits: u32,
     /// Plugin-endpoint calls (retries included).
     pub wechat_calls: u32,
@@ -26,9 +29,13 @@ const DECLARATION: &str = concat!(
 pub struct Sample<'a> {
     /// The `Action` dimension: the operation, `invalid`, `refused` or `push_*`.
     pub dimension: &'a str,
+    /// The errCode answered; anything but 0 counts one in `Errors`.
     pub err_code: i64,
+    /// Milliseconds from the invocation's start to its answer (`Latency`).
     pub latency_ms: f64,
+    /// The tokens and WeChat calls it took.
     pub usage: Usage,
+    /// Lambda's request id, so that a metric's data point leads back to its log line.
     pub request_id: &'a str,
 }
 

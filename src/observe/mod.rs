@@ -19,13 +19,19 @@ pub use metrics::Usage;
 pub struct Outcome {
     /// The metric dimension: the operation's name, `invalid`, `refused` or `push_*`.
     pub dimension: &'static str,
+    /// The record's level: `INFO` for an answer, `WARN` for a failure or a refusal.
     pub level: Level,
+    /// The errCode answered: 0 for a success.
     pub err_code: i64,
+    /// The failure's `errorType` ([`Error::kind`]); `None` for a success and for what never became a call.
     pub error_type: Option<&'static str>,
+    /// The failure's errMsg, or why the edge refused; `None` for a success.
     pub err_msg: Option<String>,
     /// The mini program an authorisation push was about.
     pub authorizer: Option<String>,
+    /// The tokens and WeChat calls it took.
     pub usage: Usage,
+    /// Milliseconds from the invocation's start to its answer.
     pub latency_ms: f64,
 }
 

@@ -9,19 +9,61 @@ use crate::wechat::is_appid;
 /// One validated request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Operation {
-    Apply { plugin_appid: String, reason: Option<String> },
+    /// `apply`: asks a plugin's developer to let this mini program use the plugin.
+    Apply {
+        /// The plugin's appid.
+        plugin_appid: String,
+        /// Why the mini program wants it, shown to the plugin's developer.
+        reason: Option<String>,
+    },
+    /// `list`: the plugins this mini program has added or applied for, with their status.
     List,
-    Unbind { plugin_appid: String },
-    Update { plugin_appid: String, user_version: String },
-    DevApplyList { page: u32, num: u32 },
-    DevAgree { appid: String, reason: Option<String> },
-    DevRefuse { appid: Option<String>, reason: Option<String> },
-    DevDelete { appid: Option<String>, reason: Option<String> },
+    /// `unbind`: removes an added plugin from this mini program.
+    Unbind {
+        /// The plugin's appid.
+        plugin_appid: String,
+    },
+    /// `update`: moves an added plugin to another version (WeChat's quick update, if that version allows it).
+    Update {
+        /// The plugin's appid.
+        plugin_appid: String,
+        /// The plugin version to move to, e.g. `1.0.2`.
+        user_version: String,
+    },
+    /// `dev_apply_list`: for the plugin's developer, one page of the mini programs that applied to use it.
+    DevApplyList {
+        /// Which page, from 1.
+        page: u32,
+        /// Applications per page.
+        num: u32,
+    },
+    /// `dev_agree`: for the plugin's developer, accepts a pending application.
+    DevAgree {
+        /// The applicant mini program's appid.
+        appid: String,
+        /// Sent to WeChat as given (WeChat's documentation asks for a reason only when refusing).
+        reason: Option<String>,
+    },
+    /// `dev_refuse`: for the plugin's developer, refuses a pending application.
+    DevRefuse {
+        /// The applicant mini program's appid, when given.
+        appid: Option<String>,
+        /// Why it was refused, shown to the applicant.
+        reason: Option<String>,
+    },
+    /// `dev_delete`: for the plugin's developer, deletes a refused or expired application.
+    DevDelete {
+        /// The applicant mini program's appid, when given.
+        appid: Option<String>,
+        /// Sent to WeChat as given (WeChat's documentation asks for a reason only when refusing).
+        reason: Option<String>,
+    },
 }
 
 /// An event read: the operation, and the mini program a third-party platform performs it for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
+    /// What to do, from the event's `action` and its fields.
     pub operation: Operation,
     /// `authorizerAppid`: required when the function acts as a platform, refused otherwise.
     pub authorizer_appid: Option<String>,

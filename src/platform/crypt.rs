@@ -19,14 +19,19 @@ const BLOCK: usize = 32;
 /// Why a push was refused. The codes are those of WeChat's own samples.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CryptError {
+    /// `msg_signature` is not the SHA-1 of the token, timestamp, nonce and `Encrypt`.
     #[error("msg_signature does not match (-40001)")]
     Signature,
+    /// The platform's configured EncodingAESKey is unusable (-40004).
     #[error("the EncodingAESKey is not 43 base64 characters")]
     Key,
+    /// The `Encrypt` field cannot be decoded.
     #[error("Encrypt is not base64 (-40010)")]
     Base64,
+    /// The padding or the length field is wrong: not encrypted with this key, or damaged.
     #[error("the ciphertext does not decrypt to a well-formed message (-40007)")]
     Malformed,
+    /// The message ends with another appid than the platform's.
     #[error("the message is for another appid (-40005)")]
     AppId,
 }

@@ -13,14 +13,34 @@ use super::crypt::{CryptError, MsgCrypt};
 #[derive(Clone, PartialEq, Eq)]
 pub enum Push {
     /// A new component_verify_ticket for the platform `component_appid`.
-    Ticket { component_appid: String, ticket: String, create_time: i64 },
+    Ticket {
+        /// The platform's appid (`AppId`).
+        component_appid: String,
+        /// `ComponentVerifyTicket`: what buys the platform's component_access_token; WeChat keeps it good for 12 hours.
+        ticket: String,
+        /// `CreateTime`: when WeChat issued it, in unix seconds.
+        create_time: i64,
+    },
     /// A mini program authorised the platform (`updated`: changed its permission sets); the code buys its refresh
     /// token through api_query_auth.
-    Authorized { authorizer_appid: String, code: String, updated: bool },
+    Authorized {
+        /// The mini program's appid (`AuthorizerAppid`).
+        authorizer_appid: String,
+        /// `AuthorizationCode`: short-lived, so exchanged while the push is answered.
+        code: String,
+        /// `InfoType` was `updateauthorized`, not `authorized`.
+        updated: bool,
+    },
     /// A mini program withdrew its authorisation.
-    Unauthorized { authorizer_appid: String },
+    Unauthorized {
+        /// The mini program's appid (`AuthorizerAppid`).
+        authorizer_appid: String,
+    },
     /// Another event for the platform: answered, not acted on.
-    Other { info_type: String },
+    Other {
+        /// WeChat's `InfoType`.
+        info_type: String,
+    },
 }
 
 impl std::fmt::Debug for Push {
@@ -46,20 +66,27 @@ impl std::fmt::Debug for Push {
     }
 }
 
+/// Why a push could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PushError {
+    /// Its signature does not match, or it does not decrypt to a message for this platform.
     #[error("the push does not verify or decrypt: {0}")]
     Crypt(#[from] CryptError),
+    /// The envelope or the message is not plain, well-formed XML: what is wrong.
     #[error("the push is not acceptable XML: {0}")]
     Xml(String),
+    /// A field it needs is absent or empty (or `CreateTime` is not a number): which one.
     #[error("the push lacks {0}")]
     Missing(&'static str),
 }
 
 /// The query parameters of a push that matter.
 pub struct Signed<'a> {
+    /// The SHA-1 signature over the platform's token, `timestamp`, `nonce` and the ciphertext.
     pub msg_signature: &'a str,
+    /// Unix seconds, as text: signed as sent.
     pub timestamp: &'a str,
+    /// WeChat's random string for this push.
     pub nonce: &'a str,
 }
 

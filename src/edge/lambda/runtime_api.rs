@@ -31,16 +31,27 @@ const POST_TIMEOUT: Duration = Duration::from_secs(2);
 /// Why the Runtime API could not be used. Never carries an event or an answer.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// Not under Lambda, nor under a local runtime such as `cargo lambda watch`.
     #[error("AWS_LAMBDA_RUNTIME_API is not set: this binary runs under Lambda or a local Runtime API")]
     NotSet,
+    /// `AWS_LAMBDA_RUNTIME_API`'s value, which [`Endpoint::parse`] refused.
     #[error("AWS_LAMBDA_RUNTIME_API {0:?} is not host:port or http://host:port[/prefix]")]
     BadEndpoint(String),
+    /// The Runtime API could not be connected to: refused, a failed handshake, or no connection within 2 s.
     #[error("cannot reach the Runtime API at {authority}: {why}")]
-    Connect { authority: String, why: String },
+    Connect {
+        /// The `host:port` dialled.
+        authority: String,
+        /// The connect or handshake error, or the timeout.
+        why: String,
+    },
+    /// A request that broke off or went unanswered, or an event that could not be read: what happened.
     #[error("Runtime API exchange failed: {0}")]
     Exchange(String),
+    /// An HTTP status other than success, and what was asked (`invocation/next`, `invocation response`…).
     #[error("Runtime API answered {0} to {1}")]
     Status(u16, &'static str),
+    /// An invocation without a header Lambda always sends: which one.
     #[error("Runtime API sent an invocation without {0}")]
     Malformed(&'static str),
 }
@@ -56,10 +67,12 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// From `AWS_LAMBDA_RUNTIME_API`, which Lambda sets for every custom runtime.
     pub fn from_env() -> Result<Endpoint, ApiError> {
         Endpoint::parse(&std::env::var("AWS_LAMBDA_RUNTIME_API").map_err(|_| ApiError::NotSet)?)
     }
 
+    /// Reads `host:port` or `http://host:port[/prefix]`; refuses another scheme, a missing port, spaces or `?`.
     pub fn parse(value: &str) -> Result<Endpoint, ApiError> {
         let bad = || ApiError::BadEndpoint(value.to_owned());
         let rest = match value.split_once("://") {
@@ -87,11 +100,13 @@ impl Endpoint {
 /// One invocation, as `/invocation/next` delivered it.
 #[derive(Debug)]
 pub struct Invocation {
+    /// `Lambda-Runtime-Aws-Request-Id`: names the invocation in the answer's path and in its log record.
     pub request_id: String,
     /// `Lambda-Runtime-Deadline-Ms`: unix milliseconds (a budget, from `cargo lambda watch`).
     pub deadline_ms: u64,
     /// `Lambda-Runtime-Invocation-Id`, echoed with the answer so that Lambda can refuse a stale one.
     invocation_id: Option<String>,
+    /// The event as Lambda sent it (at most 6 MiB), not yet parsed.
     pub payload: Bytes,
 }
 
@@ -105,6 +120,7 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// Not yet connected: the first request connects.
     pub fn new(endpoint: Endpoint) -> Connection {
         let watchdog = Box::pin(tokio::time::sleep(POST_TIMEOUT));
         Connection { endpoint, sender: None, watchdog }
