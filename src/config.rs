@@ -5,6 +5,7 @@ use secrecy::SecretString;
 use crate::error::Error;
 use crate::secrets::StoredSecret;
 
+/// WeChat's API origin, unless `WX_API_BASE` names another (the emulator, a proxy).
 pub const DEFAULT_API_BASE: &str = "https://api.weixin.qq.com";
 /// A shorter gateway key could be guessed.
 const MIN_GATEWAY_KEY: usize = 16;
@@ -30,7 +31,9 @@ pub enum TokenCache {
 /// A secret given in the environment, or the place it is kept.
 #[derive(Debug)]
 pub enum Secret {
+    /// The value itself (`WX_SECRET`, `WX_COMPONENT_SECRET`).
     Given(SecretString),
+    /// Kept in Secrets Manager or SSM (`…_ARN`, `…_PARAMETER`), read once by [`Config::resolve`].
     Stored(StoredSecret),
 }
 
@@ -39,32 +42,52 @@ pub enum Secret {
 pub struct PlatformConfig {
     /// The platform's (component's) appid.
     pub appid: String,
+    /// The platform's AppSecret (`WX_COMPONENT_SECRET`, or where it is kept).
     pub secret: Secret,
     /// The message-check token of the pushes' signatures.
     pub token: SecretString,
     /// The 43-character EncodingAESKey, and the one before it while the console's key rotation settles.
     pub aes_key: SecretString,
+    /// `WX_COMPONENT_AES_KEY_PREVIOUS`: pushes sealed with it are still opened during a rotation.
     pub previous_aes_key: Option<SecretString>,
 }
 
+/// Whose tokens the function calls WeChat with, and how it gets them.
 #[derive(Debug)]
 pub enum Credentials {
     /// The mini program's appid and secret: tokens are fetched and refreshed.
-    App { appid: String, secret: SecretString },
+    App {
+        /// `WX_APPID`.
+        appid: String,
+        /// `WX_SECRET`: the mini program's AppSecret.
+        secret: SecretString,
+    },
     /// The appid, with the secret still in Secrets Manager or SSM: [`Config::resolve`] reads it.
-    Stored { appid: String, secret: StoredSecret },
+    Stored {
+        /// `WX_APPID`.
+        appid: String,
+        /// `WX_SECRET_ARN` or `WX_SECRET_PARAMETER`.
+        secret: StoredSecret,
+    },
     /// A token from elsewhere, used as it is.
-    Fixed { token: SecretString },
+    Fixed {
+        /// `WX_ACCESS_TOKEN`.
+        token: SecretString,
+    },
     /// A third-party platform's settings: tokens come from its ticket and its authorizers' refresh tokens.
     Platform(PlatformConfig),
 }
 
+/// The function's settings, read from the environment once per container.
 #[derive(Debug)]
 pub struct Config {
+    /// Whose tokens, and how they are had.
     pub credentials: Credentials,
     /// Without a trailing slash.
     pub api_base: String,
+    /// `WX_TOKEN_ENDPOINT`: `stable` (the default) or `classic`.
     pub token_endpoint: TokenEndpoint,
+    /// `WX_TOKEN_CACHE`: `memory` (the default) or a Redis URL.
     pub token_cache: TokenCache,
     /// The key a gateway request may present as `Authorization: Bearer <key>`.
     pub gateway_key: Option<SecretString>,
@@ -73,6 +96,7 @@ pub struct Config {
 }
 
 impl Config {
+    /// Reads the process's environment (see [`Config::from_lookup`]).
     pub fn from_env() -> Result<Config, Error> {
         Config::from_lookup(|name| std::env::var(name).ok())
     }

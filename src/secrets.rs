@@ -12,9 +12,19 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoredSecret {
     /// A Secrets Manager secret (ARN or name): its string, or its JSON's `secret` field.
-    SecretsManager { id: String, variable: &'static str },
+    SecretsManager {
+        /// The secret's ARN or name.
+        id: String,
+        /// The environment variable that named it (`WX_SECRET_ARN`, …).
+        variable: &'static str,
+    },
     /// An SSM parameter (a SecureString), decrypted.
-    Parameter { name: String, variable: &'static str },
+    Parameter {
+        /// The parameter's name.
+        name: String,
+        /// The environment variable that named it (`WX_SECRET_PARAMETER`, …).
+        variable: &'static str,
+    },
 }
 
 impl StoredSecret {

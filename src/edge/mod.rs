@@ -1,5 +1,5 @@
 //! The ways in, and their answers: Lambda's Runtime API ([`lambda`]), a direct invocation's event, and the HTTP
-//! gateways ([`gateway`] reads and writes their shapes; [`http`] serves their requests and WeChat's pushes).
+//! gateways ([`gateway`] reads and writes their shapes; `http` serves their requests and WeChat's pushes).
 //!
 //! The edge parses and answers; the call path ([`crate::call`]) and the platform decide.
 

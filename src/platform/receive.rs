@@ -21,17 +21,31 @@ const MAX_CLOCK_AHEAD_SECS: i64 = 600;
 /// What a push did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Handled {
-    /// A ticket; `newest` is false when a newer one was already stored (pushes can arrive out of order).
-    Ticket { newest: bool },
+    /// A `component_verify_ticket`, kept if it is the newest.
+    Ticket {
+        /// False when a newer ticket was stored already (pushes can arrive out of order).
+        newest: bool,
+    },
     /// A mini program (re-)authorised the platform and its refresh token is stored.
     Authorized(Authorization),
     /// A mini program authorised the platform but WeChat would not exchange the code (`err_code`): its refresh token
     /// is recovered from WeChat's list on first use.
-    Unexchanged { authorizer_appid: String, err_code: i64 },
+    Unexchanged {
+        /// The mini program that authorised the platform.
+        authorizer_appid: String,
+        /// What WeChat answered the code with.
+        err_code: i64,
+    },
     /// A mini program withdrew; what was stored for it is gone.
-    Unauthorized { authorizer_appid: String },
+    Unauthorized {
+        /// The mini program that withdrew.
+        authorizer_appid: String,
+    },
     /// Another event: acknowledged only.
-    Other { info_type: String },
+    Other {
+        /// The push's `InfoType`.
+        info_type: String,
+    },
 }
 
 /// Why a push was not taken.

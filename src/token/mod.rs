@@ -26,7 +26,9 @@ pub const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 /// A token with its expiry in unix milliseconds (wall clock, so a shared store means the same for every instance).
 #[derive(Clone)]
 pub struct CachedToken {
+    /// The token itself.
     pub value: SecretString,
+    /// When WeChat stops taking it, in unix milliseconds.
     pub expires_at_ms: u64,
 }
 
@@ -58,7 +60,9 @@ pub struct TokenCell {
 /// Whether a token came from a cache (this instance's, the fleet's, or a peer's fresh fetch) or from WeChat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Acquired {
+    /// From this container's copy, the fleet's store, or another caller's fetch.
     Cached,
+    /// Fetched from WeChat by this call.
     Fetched,
 }
 

@@ -49,6 +49,8 @@ fn lock_key(key: &str) -> String {
     format!("{key}:lock")
 }
 
+/// The fleet's token cache and a platform's durable state in Redis (or Valkey): atomic compare-and-set through Lua
+/// scripts, every call bounded, a short rest after a failure so a dead Redis costs each invocation nothing.
 pub struct RedisStore {
     redis: ConnectionManager,
     remove_if: Script,

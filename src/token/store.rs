@@ -16,8 +16,10 @@ pub enum Lock {
     Taken,
 }
 
+/// The fleet's token cache: tokens with their expiry, and the lease that lets one instance refresh at a time.
 #[async_trait]
 pub trait TokenStore: Send + Sync {
+    /// The token under `key`, if one is kept.
     async fn load(&self, key: &str) -> Result<Option<CachedToken>, StoreFailure>;
     /// Keeps `token` until it is due for refresh.
     async fn save(&self, key: &str, token: &CachedToken) -> Result<(), StoreFailure>;
@@ -33,6 +35,7 @@ pub trait TokenStore: Send + Sync {
 /// here expires; a value goes only when it is replaced or deleted.
 #[async_trait]
 pub trait DurableStore: Send + Sync {
+    /// The value of `key`, if it is set.
     async fn get(&self, key: &str) -> Result<Option<String>, StoreFailure>;
     /// Sets `key` to `value` only if it holds `expected` now (`None`: if it is absent), atomically; says whether.
     async fn swap(&self, key: &str, expected: Option<&str>, value: &str) -> Result<bool, StoreFailure>;

@@ -40,6 +40,8 @@ pub const WITHHELD: &str = "(the token endpoint's answer, withheld: it is not a 
 /// A WeChat answer: a JSON object, errcode included if WeChat sent one.
 pub type Answer = Map<String, Value>;
 
+/// One HTTP client for every exchange with WeChat: bounded by the deadline, never following redirects, its errors
+/// never carrying a URL (ours hold the token).
 #[derive(Debug, Clone)]
 pub struct WeChatClient {
     http: reqwest::Client,
