@@ -1,5 +1,5 @@
 //! The platform's durable state: the newest ticket and each mini program's refresh token, under keys that never hold
-//! a secret, in a [`DurableStore`] (never with a TTL). Every operation is bounded by the deadline.
+//! a secret, in a [`DurableStore`](crate::token::DurableStore) (never with a TTL). Every operation is bounded by the deadline.
 
 use std::time::Instant;
 
