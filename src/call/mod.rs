@@ -28,7 +28,7 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// Built once per container, by [`App::new`](crate::App::new).
+    /// Built once per container, by [`App::new`](crate::app::App::new).
     pub fn new(client: WeChatClient, tokens: TokenSource) -> Caller {
         Caller { client, tokens }
     }

@@ -96,7 +96,7 @@ pub fn init(target: Target) {
 /// How an HTTP request through a gateway went, for its invocation's record.
 #[derive(Debug, Clone, Copy)]
 pub struct Http {
-    /// Which gateway, as [`Gateway::name`](crate::edge::gateway::Gateway::name) gives it.
+    /// Which gateway sent the request (`rest_api`, `http_api`, `function_url`, `alb`).
     pub gateway: &'static str,
     /// What authenticated it; `None` when it was refused.
     pub authorised_by: Option<&'static str>,
