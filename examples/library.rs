@@ -3,13 +3,13 @@
 //!
 //! `cargo run --example library` runs it against the embedded WeChat emulator, so it runs anywhere. In a service of
 //! yours, give `WeChatClient::new` `https://api.weixin.qq.com` (`config::DEFAULT_API_BASE`) and the provider your
-//! mini program's appid and secret; share one `Caller` across requests (it holds the connection pool and the token).
+//! mini program's appid and secret; share one `PluginCaller` across requests (it holds the connection pool and the token).
 
 use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
 use wx_plugin_manager::call::source::TokenSource;
-use wx_plugin_manager::call::Caller;
+use wx_plugin_manager::call::PluginCaller;
 use wx_plugin_manager::config::TokenEndpoint;
 use wx_plugin_manager::emulator::{Emulator, DEMO_APPID, DEMO_PLUGIN, DEMO_SECRET};
 use wx_plugin_manager::observe::Usage;
@@ -23,7 +23,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let client = WeChatClient::new(wechat.base_url())?;
     // No shared store: this process's cache. A fleet passes a Redis store so that it fetches one token, not one each.
     let provider = TokenProvider::new(TokenEndpoint::Stable, DEMO_APPID, SecretString::from(DEMO_SECRET), None);
-    let caller = Caller::new(client, TokenSource::Fetched(provider));
+    let caller = PluginCaller::new(client, TokenSource::Fetched(provider));
     let mut usage = Usage::default();
     // Each call is bounded: tokens, retries and WeChat's answer all fit before the deadline.
     let deadline = || Instant::now() + Duration::from_secs(5);
@@ -40,7 +40,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // WeChat's refusals come back typed, its errcode and errmsg verbatim.
     let unknown = request(Operation::Unbind { plugin_appid: "wxnotaplugin0001".to_owned() });
     match caller.execute(&unknown, deadline(), &mut usage).await {
-        Err(Error::WxApi { errcode, errmsg, .. }) => println!("unbind an unknown plugin: WeChat says {errcode} {errmsg}"),
+        Err(Error::WxApi { errcode, errmsg, .. }) => {
+            println!("unbind an unknown plugin: WeChat says {errcode} {errmsg}")
+        }
         other => return Err(format!("expected WeChat to refuse, got {other:?}").into()),
     }
 

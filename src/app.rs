@@ -7,7 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 use crate::call::source::TokenSource;
-use crate::call::Caller;
+use crate::call::PluginCaller;
 use crate::config::{Config, Credentials, TokenCache};
 use crate::error::Error;
 use crate::observe::Usage;
@@ -19,7 +19,7 @@ use crate::wechat::WeChatClient;
 /// What one container holds across invocations: the caller (HTTP client and token source) and the edge's settings.
 /// [`crate::edge`] adds the ways in: [`App::handle_payload`], [`App::handle`], [`App::invoke`].
 pub struct App {
-    pub(crate) caller: Caller,
+    pub(crate) caller: PluginCaller,
     pub(crate) gateway_key: Option<SecretString>,
     /// Whether each invocation's line carries its EMF metrics (`WX_METRICS`).
     pub(crate) metrics: bool,
@@ -58,7 +58,7 @@ impl App {
                 return Err(Error::Config(format!("{} has not been read yet (Config::resolve)", secret.variable())))
             }
         };
-        let caller = Caller::new(client, tokens);
+        let caller = PluginCaller::new(client, tokens);
         Ok(App { caller, gateway_key: config.gateway_key.clone(), metrics: config.metrics })
     }
 
@@ -78,7 +78,7 @@ impl App {
         self.caller.client()
     }
 
-    /// One validated request sent to WeChat, without a record: see [`Caller::execute`].
+    /// One validated request sent to WeChat, without a record: see [`PluginCaller::execute`].
     pub async fn execute(&self, request: &Request, deadline: Instant, usage: &mut Usage) -> Result<Value, Error> {
         self.caller.execute(request, deadline, usage).await
     }

@@ -22,15 +22,15 @@ use source::{RequestToken, TokenSource};
 const BUSY_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Makes plugin calls: the HTTP client and where its tokens come from.
-pub struct Caller {
+pub struct PluginCaller {
     client: WeChatClient,
     tokens: TokenSource,
 }
 
-impl Caller {
+impl PluginCaller {
     /// Built once per container, by [`App::new`](crate::app::App::new).
-    pub fn new(client: WeChatClient, tokens: TokenSource) -> Caller {
-        Caller { client, tokens }
+    pub fn new(client: WeChatClient, tokens: TokenSource) -> PluginCaller {
+        PluginCaller { client, tokens }
     }
 
     /// The HTTP client, for the WeChat calls outside the plugin path (a platform's pushes and code exchanges).

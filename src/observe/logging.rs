@@ -32,14 +32,14 @@ pub enum Target {
 
 /// What [`init`] settled, for the records written outside `tracing`.
 #[derive(Debug, Clone, Copy)]
-struct Settings {
+struct LogSettings {
     target: Target,
     /// The level Lambda itself filters JSON lines at (`AWS_LAMBDA_LOG_LEVEL`, JSON format only), when it is above
     /// `INFO`: a record whose log part is off is still labelled with it, or Lambda would drop its metrics.
     lambda_floor: Option<&'static str>,
 }
 
-static SETTINGS: OnceLock<Settings> = OnceLock::new();
+static SETTINGS: OnceLock<LogSettings> = OnceLock::new();
 
 /// `tracing`'s level for Lambda's application log level (`FATAL` has no match in `tracing`).
 fn lambda_level(value: &str) -> Option<LevelFilter> {
@@ -80,7 +80,7 @@ pub fn init(target: Target) {
         Some(LevelFilter::ERROR) if !text => Some("ERROR"),
         _ => None,
     };
-    let _ = SETTINGS.set(Settings { target, lambda_floor });
+    let _ = SETTINGS.set(LogSettings { target, lambda_floor });
     let lines = || tracing_subscriber::fmt::layer().with_target(false).with_ansi(false);
     let json = lines().json().with_current_span(false).with_span_list(false).flatten_event(true);
     let registry = tracing_subscriber::registry().with(filter);
@@ -133,7 +133,7 @@ impl Record<'_> {
         if !log && !metrics {
             return;
         }
-        let settings = SETTINGS.get().copied().unwrap_or(Settings { target: Target::Stdout, lambda_floor: None });
+        let settings = SETTINGS.get().copied().unwrap_or(LogSettings { target: Target::Stdout, lambda_floor: None });
         let now = SystemTime::now();
         let mut line = Vec::with_capacity(640);
         line.push(b'{');

@@ -44,11 +44,11 @@ struct AuthorizationInfo {
 /// One permission set granted (权限集).
 #[derive(Deserialize)]
 struct Granted {
-    funcscope_category: Option<Category>,
+    funcscope_category: Option<FuncScope>,
 }
 
 #[derive(Deserialize)]
-struct Category {
+struct FuncScope {
     id: Option<u64>,
 }
 
