@@ -159,6 +159,7 @@ impl Emulator {
         })
     }
 
+    /// The address it listens on, with the actual port when started on port 0.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -197,6 +198,7 @@ impl Emulator {
         lock(&self.shared).script(path, fault, times);
     }
 
+    /// Drops every scripted fault not yet met, on every path (as `DELETE /__emulator/faults`).
     pub fn clear_faults(&self) {
         lock(&self.shared).faults.clear();
     }
@@ -221,6 +223,7 @@ impl Emulator {
         lock(&self.shared).tokens.issued().to_vec()
     }
 
+    /// What the emulator knows of an access token it issued; `None` for unknown and component tokens.
     pub fn token_record(&self, token: &str) -> Option<TokenRecord> {
         lock(&self.shared).tokens.record(token).cloned()
     }

@@ -22,6 +22,7 @@ pub struct PlatformPush {
 }
 
 impl PlatformPush {
+    /// The value of query parameter `name` (`timestamp`, `nonce`, `msg_signature`, …), percent-decoded.
     pub fn query_param(&self, name: &str) -> Option<String> {
         form_urlencoded::parse(self.query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
     }

@@ -18,20 +18,34 @@ use super::world::World;
 pub enum Fault {
     /// Answer `{"errcode":N,"errmsg":…}` (HTTP 200) without processing the request.
     Errcode {
+        /// WeChat's error code to answer, e.g. 45009.
         errcode: i64,
+        /// The errmsg before the ` rid: …` suffix; WeChat's usual text for `errcode` when absent.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         errmsg: Option<String>,
     },
     /// Answer this HTTP status with an HTML body, without processing the request.
-    Status { status: u16 },
+    Status {
+        /// The HTTP status, e.g. 502 (500 if outside 100–999).
+        status: u16,
+    },
     /// Answer this redirect status (301, 302, 307, 308) with a `Location`, without processing the request.
-    Redirect { status: u16, location: String },
+    Redirect {
+        /// The HTTP status: 301, 302, 307 or 308.
+        status: u16,
+        /// The `Location` header's value, the URL the client is sent to.
+        location: String,
+    },
     /// Wait, then process and answer normally (a client that gave up may still have changed state).
-    Delay { ms: u64 },
+    Delay {
+        /// How long to wait before processing, in milliseconds.
+        ms: u64,
+    },
     /// Close the connection without an answer and without processing the request.
     Drop,
     /// Answer HTTP 200 with a body that is not JSON, without processing the request.
     NonJson {
+        /// The body, answered as `text/html`; a short HTML page when absent.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         body: Option<String>,
     },
@@ -42,10 +56,15 @@ pub enum Fault {
 /// One request as the emulator received it.
 #[derive(Debug, Clone, Serialize)]
 pub struct LoggedRequest {
+    /// The HTTP method, e.g. `POST`.
     pub method: String,
+    /// The URL path without the query, e.g. `/wxa/plugin`.
     pub path: String,
+    /// The raw query string, without the `?` (e.g. `access_token=…`); empty when there is none.
     pub query: String,
+    /// The `Content-Type` header, if the client sent one.
     pub content_type: Option<String>,
+    /// The body as text (invalid UTF-8 replaced by U+FFFD).
     pub body: String,
     /// The scripted fault that answered it, if any.
     pub fault: Option<Fault>,
@@ -54,10 +73,12 @@ pub struct LoggedRequest {
 }
 
 impl LoggedRequest {
+    /// The first value of query parameter `name` (e.g. `access_token`), percent-decoded; `None` if absent.
     pub fn query_param(&self, name: &str) -> Option<String> {
         form_urlencoded::parse(self.query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
     }
 
+    /// The body parsed as JSON; `None` if it is not JSON (or empty).
     pub fn json_body(&self) -> Option<Value> {
         serde_json::from_str(&self.body).ok()
     }

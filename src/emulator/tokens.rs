@@ -19,24 +19,36 @@ const DAY_SECS: i64 = 86_400;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Caller {
+    /// A mini program's or plugin's own token, from `stable_token` or `token`.
     Plain,
+    /// A third-party platform's authorizer token: the only kind `update` accepts.
     Authorizer,
 }
 
+/// Which way an access token was issued; each way has its own renewal rules and quotas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenKind {
+    /// From `/cgi-bin/stable_token`: one shared token per appid, renewed 5 minutes early with an overlap.
     Stable,
+    /// From `/cgi-bin/token`: a new token per call, the previous one dying 5 minutes later (40001).
     Classic,
+    /// An authorizer token (`api_query_auth`, `api_authorizer_token` or `Emulator::authorizer_token`).
     Authorizer,
 }
 
+/// What the emulator knows of one access token it issued ([`Emulator::token_record`](super::Emulator::token_record)).
 #[derive(Debug, Clone, Serialize)]
 pub struct TokenRecord {
+    /// The appid the token acts for (a mini program or a plugin).
     pub appid: String,
+    /// Which way it was issued.
     pub kind: TokenKind,
+    /// How plugin calls treat it: only an authorizer token gets past `update`'s 89256.
     pub caller: Caller,
+    /// When it was issued, in virtual unix seconds.
     pub issued_at: i64,
+    /// When its `expires_in` runs out (42001 from then on), in virtual unix seconds.
     pub expires_at: i64,
     /// When the token stopped working before its expiry (force refresh, a newer classic token, a test's order).
     pub revoked_at: Option<i64>,
@@ -45,7 +57,9 @@ pub struct TokenRecord {
 /// A token as handed out: the value and its remaining seconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issued {
+    /// The token, as in WeChat's `access_token` field.
     pub access_token: String,
+    /// Seconds it has left, as in WeChat's `expires_in` field (`token_ttl_secs` when new).
     pub expires_in: i64,
 }
 

@@ -12,9 +12,12 @@ pub struct World {
     /// Where the virtual clock starts (unix seconds); the real time when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub now: Option<i64>,
+    /// The mini programs and plugins, with the appids and secrets the token endpoints check.
     pub accounts: Vec<Account>,
+    /// Every mini program's application for a plugin, whatever its status; none when absent.
     #[serde(default)]
     pub applications: Vec<Application>,
+    /// Lifetimes, limits and quotas; the defaults when absent.
     #[serde(default)]
     pub settings: Settings,
     /// Third-party platforms (components) the mini programs can authorise.
@@ -26,12 +29,18 @@ pub struct World {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Account {
+    /// Its AppID, as token calls and plugin calls name it.
     pub appid: String,
+    /// Its AppSecret, checked by `/cgi-bin/token` and `stable_token` (40125 if wrong).
     pub secret: String,
+    /// The name shown in `list` (a plugin) and `dev_apply_list` (an applicant) answers.
     pub nickname: String,
+    /// The avatar URL shown in `list` and `dev_apply_list` answers.
     pub headimgurl: String,
+    /// Its service categories (服务类目), shown with its applications in `dev_apply_list`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub categories: Vec<Category>,
+    /// Set when the account is a plugin: who develops it and what applicants may do with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugin: Option<PluginInfo>,
     /// The account turned on its API IP whitelist and our caller is not on it: token calls answer 40164.
@@ -45,13 +54,17 @@ pub struct Account {
     pub gray_release: bool,
 }
 
+/// One service category of a mini program, as WeChat lists it in `dev_apply_list` (`{"first", "second"}`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Category {
+    /// The first-level category, e.g. `工具`.
     pub first: String,
+    /// The second-level category, e.g. `效率`.
     pub second: String,
 }
 
+/// What makes an account a plugin: its developer, and whether and how mini programs may apply and update.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginInfo {
@@ -69,8 +82,11 @@ pub struct PluginInfo {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Application {
+    /// The plugin's appid (`plugin_appid` in the plugin calls).
     pub plugin: String,
+    /// The applying mini program's appid.
     pub applicant: String,
+    /// Where the application stands, as `list` and `dev_apply_list` give it.
     pub status: Status,
     /// The applicant's reason, given with `apply`.
     #[serde(default)]
@@ -89,9 +105,13 @@ pub struct Application {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "u8", into = "u8")]
 pub enum Status {
+    /// 1: applied for, awaiting the plugin owner's `dev_agree` or `dev_refuse`.
     Pending = 1,
+    /// 2: approved; the mini program may use the plugin.
     Approved = 2,
+    /// 3: refused by the plugin owner.
     Refused = 3,
+    /// 4: left pending longer than `pending_timeout_secs`.
     TimedOut = 4,
 }
 
@@ -114,6 +134,7 @@ impl From<Status> for u8 {
     }
 }
 
+/// Lifetimes, limits and quotas the emulator enforces; a field left out of a state file takes its default.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
@@ -125,11 +146,13 @@ pub struct Settings {
     pub token_ttl_secs: i64,
     /// `/cgi-bin/token` calls per appid per day (45009 beyond).
     pub classic_daily_quota: u32,
-    /// `/cgi-bin/stable_token` calls per appid per minute and per day (45011 / 45009 beyond).
+    /// `/cgi-bin/stable_token` calls per appid per minute (45011 beyond).
     pub stable_minute_quota: u32,
+    /// `/cgi-bin/stable_token` calls per appid per day (45009 beyond).
     pub stable_daily_quota: u32,
-    /// `force_refresh: true` calls per appid per day, and the least spacing between two of them.
+    /// `force_refresh: true` calls per appid in a rolling 24 h (45009 beyond).
     pub force_refresh_daily_quota: u32,
+    /// The least time between two `force_refresh: true` calls of one appid, in seconds (45011 if closer).
     pub force_refresh_spacing_secs: i64,
 }
 
@@ -160,7 +183,9 @@ fn is_false(b: &bool) -> bool {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Component {
+    /// Its `component_appid`.
     pub appid: String,
+    /// Its `component_appsecret`, checked by `api_component_token` and `api_start_push_ticket`.
     pub secret: String,
     /// 消息校验 Token: the `token` in the push signatures.
     pub token: String,
@@ -192,6 +217,7 @@ impl Component {
 }
 
 impl World {
+    /// The built-in state (`default_world.json`): the demo accounts and platform, more mini programs and plugins.
     pub fn builtin() -> World {
         serde_json::from_str(include_str!("default_world.json")).expect("the built-in emulator state is valid JSON")
     }
@@ -228,6 +254,7 @@ impl World {
         Ok(())
     }
 
+    /// The mini program or plugin `appid`.
     pub fn account(&self, appid: &str) -> Option<&Account> {
         self.accounts.iter().find(|a| a.appid == appid)
     }
