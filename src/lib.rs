@@ -56,6 +56,7 @@
 //! `examples/library.rs` calls the operations from a Rust service of your own, without Lambda.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod app;
 pub mod call;
