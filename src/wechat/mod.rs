@@ -1,6 +1,7 @@
 //! The WeChat client side: HTTP exchanges and the errcode table.
 pub mod client;
 pub mod codes;
+pub mod security;
 
 pub use client::{errcode, errmsg, Answer, WeChatClient};
 
