@@ -8,12 +8,13 @@ use serde_json::Value;
 
 use crate::call::source::TokenSource;
 use crate::call::PluginCaller;
-use crate::config::{Config, Credentials, TokenCache};
+use crate::config::{ApiSecuritySetting, Config, Credentials, TokenCache};
 use crate::error::Error;
 use crate::observe::Usage;
 use crate::operation::Request;
 use crate::platform::Platform;
 use crate::token::{DurableStore, MemoryStore, RedisStore, TokenProvider, TokenStore};
+use crate::wechat::security::ApiSecurity;
 use crate::wechat::WeChatClient;
 
 /// What one container holds across invocations: the caller (HTTP client and token source) and the edge's settings.
@@ -29,6 +30,10 @@ impl App {
     /// The container's state for `config`, whose credentials must be complete (see [`Config::resolve`]).
     pub fn new(config: &Config) -> Result<App, Error> {
         let client = WeChatClient::new(&config.api_base).map_err(|e| Error::Config(e.to_string()))?;
+        let client = match api_security(config)? {
+            Some(security) => client.with_security(security),
+            None => client,
+        };
         let redis = match &config.token_cache {
             TokenCache::Memory => None,
             TokenCache::Redis(url) => Some(Arc::new(
@@ -37,7 +42,7 @@ impl App {
         };
         let shared = redis.clone().map(|r| r as Arc<dyn TokenStore>);
         let tokens = match &config.credentials {
-            Credentials::Fixed { token } => TokenSource::Fixed(token.clone()),
+            Credentials::Fixed { token, .. } => TokenSource::Fixed(token.clone()),
             Credentials::App { appid, secret } => {
                 TokenSource::Fetched(TokenProvider::new(config.token_endpoint, appid, secret.clone(), shared))
             }
@@ -82,4 +87,25 @@ impl App {
     pub async fn execute(&self, request: &Request, deadline: Instant, usage: &mut Usage) -> Result<Value, Error> {
         self.caller.execute(request, deadline, usage).await
     }
+}
+
+/// API security as configured, made as the appid the calls are signed with: the mini program's, or (a third-party
+/// platform acting for its mini programs) the platform's own.
+fn api_security(config: &Config) -> Result<Option<ApiSecurity>, Error> {
+    let keys = match &config.api_security {
+        ApiSecuritySetting::Off => return Ok(None),
+        ApiSecuritySetting::On(keys) => keys.clone(),
+        ApiSecuritySetting::Stored { secret, .. } => {
+            return Err(Error::Config(format!("{} has not been read yet (Config::resolve)", secret.variable())))
+        }
+    };
+    let appid = match &config.credentials {
+        Credentials::App { appid, .. } | Credentials::Stored { appid, .. } => appid,
+        Credentials::Fixed { appid: Some(appid), .. } => appid,
+        Credentials::Platform(platform) => &platform.appid,
+        Credentials::Fixed { appid: None, .. } => {
+            return Err(Error::Config("WX_API_SECURITY=on needs WX_APPID beside WX_ACCESS_TOKEN".into()))
+        }
+    };
+    Ok(Some(ApiSecurity::new(keys, appid)))
 }

@@ -19,6 +19,9 @@ pub mod sdk_codes {
     pub const NOT_AUTHORISED: i64 = -602002;
     /// Ours: a third-party platform's store (Redis) could not be read or written.
     pub const STORE_UNAVAILABLE: i64 = -602003;
+    /// Ours: with API security on, an answer failed a check (signature, certificate, appid, time, decryption), or
+    /// the request could not be sealed.
+    pub const UNVERIFIED: i64 = -602004;
 }
 
 /// How an exchange with WeChat failed, short of an answer.
@@ -32,6 +35,49 @@ pub enum Failure {
     Status(u16),
     /// An answer that is not a JSON object (an excerpt of it).
     InvalidJson(String),
+    /// With API security on: a request that could not be sealed (never sent), or an answer that failed a check.
+    Unverified(SecurityFailure),
+}
+
+/// Why an API-security exchange is not trusted. Never passed through, never retried.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecurityFailure {
+    /// The system's random source failed: the request was not sealed, nor sent.
+    #[error("the request could not be sealed (no randomness)")]
+    NoRandomness,
+    /// A plain answer claiming success: WeChat's layer seals every success.
+    #[error("a plain (unsealed) answer claimed success")]
+    PlainSuccess,
+    /// A signed answer whose body is not an envelope, or an answer that is neither JSON nor an envelope.
+    #[error("the answer is not an envelope")]
+    NotAnEnvelope,
+    /// An envelope without a signature.
+    #[error("the envelope is not signed")]
+    Unsigned,
+    /// `Wechatmp-Appid` is not the appid the call was made as.
+    #[error("the answer is for appid {0:?}, not this one")]
+    ForeignAppid(String),
+    /// `Wechatmp-TimeStamp` is missing or not a number.
+    #[error("the answer has no Wechatmp-TimeStamp")]
+    NoTimestamp,
+    /// Signed by a certificate not in WX_API_PLATFORM_CERTS (nor named as the deprecated one).
+    #[error("the answer is signed by platform certificate {0:?}, which is not in WX_API_PLATFORM_CERTS")]
+    UnknownCertificate(String),
+    /// The signature does not verify with the certificate it names.
+    #[error("the answer's signature does not verify")]
+    BadSignature,
+    /// The answer's timestamp is too far from this clock.
+    #[error("the answer is {age_secs} s from this clock (more than 300 s)")]
+    Stale {
+        /// How far, in seconds.
+        age_secs: u64,
+    },
+    /// The envelope does not decrypt with the symmetric key and the answer's additional data.
+    #[error("the answer does not decrypt with WX_API_SYM_KEY")]
+    Undecryptable,
+    /// `_appid` or `_timestamp` inside does not match the headers.
+    #[error("the answer's {0} does not match its headers")]
+    Mismatch(&'static str),
 }
 
 impl Failure {
@@ -40,6 +86,7 @@ impl Failure {
             Failure::Network(_) | Failure::Status(_) => sdk_codes::NETWORK,
             Failure::Timeout => sdk_codes::TIMEOUT,
             Failure::InvalidJson(_) => sdk_codes::SYSTEM,
+            Failure::Unverified(_) => sdk_codes::UNVERIFIED,
         }
     }
 }
@@ -53,6 +100,7 @@ impl std::fmt::Display for Failure {
             Failure::InvalidJson(body) => {
                 write!(f, "wechat server internal error, response body is invalid json: {body}")
             }
+            Failure::Unverified(why) => write!(f, "API security: {why}"),
         }
     }
 }

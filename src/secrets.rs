@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -127,8 +127,18 @@ struct Parameter {
     value: Option<String>,
 }
 
-/// Reads `stored` through the extension. `env` is the environment (the port and the session token come from it).
+/// Reads `stored` through the extension: the secret string itself, or its JSON's `secret` field. `env` is the
+/// environment (the port and the session token come from it).
 pub async fn fetch(stored: &StoredSecret, env: impl Fn(&str) -> Option<String>) -> Result<SecretString, SecretError> {
+    let text = fetch_text(stored, env).await?;
+    secret_in(text.expose_secret()).map_err(|problem| SecretError::Unread { variable: stored.variable(), problem })
+}
+
+/// Reads `stored` through the extension, whole: a secret that is a JSON object of several values.
+pub async fn fetch_text(
+    stored: &StoredSecret,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<SecretString, SecretError> {
     let variable = stored.variable();
     let unread = |problem| SecretError::Unread { variable, problem };
     let port = match env("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT") {
@@ -151,7 +161,7 @@ pub async fn fetch(stored: &StoredSecret, env: impl Fn(&str) -> Option<String>) 
             .parameter
             .and_then(|p| p.value),
     };
-    secret_in(&text.ok_or_else(|| unread(Problem::NoString))?).map_err(unread)
+    text.map(SecretString::from).ok_or_else(|| unread(Problem::NoString))
 }
 
 /// The extension's answer for `stored`: its body, once it answers with a success.
@@ -221,7 +231,6 @@ fn secret_in(text: &str) -> Result<SecretString, Problem> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use secrecy::ExposeSecret;
 
     #[test]
     fn a_secret_is_plain_text_or_the_secret_field_of_json() {

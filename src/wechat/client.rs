@@ -8,7 +8,10 @@ use serde_json::{json, Map, Value};
 
 use serde::de::DeserializeSeed;
 
-use crate::case::CamelKeys;
+use std::sync::Arc;
+
+use super::security::ApiSecurity;
+use crate::case::{self, CamelKeys};
 use crate::error::Failure;
 
 /// Time kept back from the invocation's deadline to send the answer to Lambda.
@@ -48,6 +51,8 @@ pub struct WeChatClient {
     base: String,
     /// The plugin endpoints' URLs, parsed once: parsing a URL costs more than the rest of building the request.
     plugin_urls: Vec<(&'static str, reqwest::Url)>,
+    /// API security, when on: plugin calls are sealed and their answers opened.
+    security: Option<Arc<ApiSecurity>>,
 }
 
 /// The paths every invocation calls.
@@ -83,7 +88,13 @@ impl WeChatClient {
             let url = reqwest::Url::parse(&format!("{base}{path}")).map_err(|e| ClientError::Base(e.to_string()))?;
             plugin_urls.push((path, url));
         }
-        Ok(WeChatClient { http, base, plugin_urls })
+        Ok(WeChatClient { http, base, plugin_urls, security: None })
+    }
+
+    /// The same client with API security on for the plugin endpoints (token and component endpoints never use it).
+    pub fn with_security(mut self, security: ApiSecurity) -> WeChatClient {
+        self.security = Some(Arc::new(security));
+        self
     }
 
     /// `POST {base}{path}?access_token=…` with a JSON body; the answer's keys come back in camelCase.
@@ -101,7 +112,31 @@ impl WeChatClient {
             }
         };
         url.query_pairs_mut().append_pair("access_token", token.expose_secret());
-        self.exchange(self.http.post(url).json(body), deadline, Quote::Excerpt, Keys::Camel).await
+        match &self.security {
+            None => self.exchange(self.http.post(url).json(body), deadline, Quote::Excerpt, Keys::Camel).await,
+            Some(security) => self.sealed_call(security, path, url, body, deadline).await,
+        }
+    }
+
+    /// A plugin call through API security: the body sealed and signed, the answer verified and opened.
+    async fn sealed_call(
+        &self,
+        security: &ApiSecurity,
+        path: &str,
+        url: reqwest::Url,
+        body: &Value,
+        deadline: Instant,
+    ) -> Result<Answer, Failure> {
+        let empty = Map::new();
+        let fields = body.as_object().unwrap_or(&empty);
+        let sealed = security.seal(path, fields, unix_secs()).map_err(Failure::Unverified)?;
+        let mut request = self.http.post(url).header(http::header::CONTENT_TYPE, "application/json").body(sealed.body);
+        for (name, value) in sealed.headers {
+            request = request.header(name, value);
+        }
+        let (headers, answer) = self.fetch(request, deadline).await?;
+        let answer = security.open(path, &headers, &answer, unix_secs()).map_err(Failure::Unverified)?;
+        Ok(case::convert_map(answer, case::snake_to_camel))
     }
 
     /// `POST {base}{path}` on the open platform's own endpoints (`/cgi-bin/component/…`), with the component token
@@ -154,28 +189,7 @@ impl WeChatClient {
         quote: Quote,
         keys: Keys,
     ) -> Result<Answer, Failure> {
-        let budget = time_left(deadline).ok_or(Failure::Timeout)?;
-        let request = request.timeout(budget);
-        let mut response = request.send().await.map_err(classify)?;
-        if response.status() != reqwest::StatusCode::OK {
-            return Err(Failure::Status(response.status().as_u16()));
-        }
-        let too_long = || Failure::InvalidJson(format!("(an answer over {MAX_ANSWER} bytes)"));
-        // A declared length within bounds is read whole, without a copy; anything else chunk by chunk.
-        let body = match response.content_length() {
-            Some(n) if n as usize > MAX_ANSWER => return Err(too_long()),
-            Some(_) => response.bytes().await.map_err(classify)?,
-            None => {
-                let mut body = Vec::new();
-                while let Some(chunk) = response.chunk().await.map_err(classify)? {
-                    if body.len() + chunk.len() > MAX_ANSWER {
-                        return Err(too_long());
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                body.into()
-            }
-        };
+        let (_, body) = self.fetch(request, deadline).await?;
         // WeChat's JSON sometimes comes labelled text/plain: the label is not trusted either way.
         let read = match keys {
             Keys::AsSent => serde_json::from_slice(&body),
@@ -192,6 +206,44 @@ impl WeChatClient {
             })),
         }
     }
+
+    /// Sends `request` within the deadline; an answer other than HTTP 200 is a failure, a 200's headers and body
+    /// (at most [`MAX_ANSWER`] bytes) are read.
+    async fn fetch(
+        &self,
+        request: reqwest::RequestBuilder,
+        deadline: Instant,
+    ) -> Result<(http::HeaderMap, bytes::Bytes), Failure> {
+        let budget = time_left(deadline).ok_or(Failure::Timeout)?;
+        let request = request.timeout(budget);
+        let mut response = request.send().await.map_err(classify)?;
+        if response.status() != reqwest::StatusCode::OK {
+            return Err(Failure::Status(response.status().as_u16()));
+        }
+        let headers = std::mem::take(response.headers_mut());
+        let too_long = || Failure::InvalidJson(format!("(an answer over {MAX_ANSWER} bytes)"));
+        // A declared length within bounds is read whole, without a copy; anything else chunk by chunk.
+        let body = match response.content_length() {
+            Some(n) if n as usize > MAX_ANSWER => return Err(too_long()),
+            Some(_) => response.bytes().await.map_err(classify)?,
+            None => {
+                let mut body = Vec::new();
+                while let Some(chunk) = response.chunk().await.map_err(classify)? {
+                    if body.len() + chunk.len() > MAX_ANSWER {
+                        return Err(too_long());
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                body.into()
+            }
+        };
+        Ok((headers, body))
+    }
+}
+
+/// This clock in unix seconds: API security's timestamps.
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// What remains of the invocation for one exchange, or `None` when nothing does.

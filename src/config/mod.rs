@@ -1,9 +1,12 @@
 //! The environment, read once at cold start into a typed configuration.
 
-use secrecy::SecretString;
+pub mod api_security;
+
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::Error;
 use crate::secrets::StoredSecret;
+pub use api_security::ApiSecuritySetting;
 
 /// WeChat's API origin, unless `WX_API_BASE` names another (the emulator, a proxy).
 pub const DEFAULT_API_BASE: &str = "https://api.weixin.qq.com";
@@ -73,6 +76,8 @@ pub enum Credentials {
     Fixed {
         /// `WX_ACCESS_TOKEN`.
         token: SecretString,
+        /// `WX_APPID`, when given beside it (API security signs with it).
+        appid: Option<String>,
     },
     /// A third-party platform's settings: tokens come from its ticket and its authorizers' refresh tokens.
     Platform(PlatformConfig),
@@ -93,6 +98,8 @@ pub struct Config {
     pub gateway_key: Option<SecretString>,
     /// One CloudWatch Embedded Metric Format line per invocation.
     pub metrics: bool,
+    /// `WX_API_SECURITY` and its keys: encrypted and signed plugin calls.
+    pub api_security: ApiSecuritySetting,
 }
 
 impl Config {
@@ -106,17 +113,22 @@ impl Config {
     pub async fn resolve(mut self, env: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
         match &mut self.credentials {
             Credentials::Stored { appid, secret } => {
-                let secret = crate::secrets::fetch(secret, env).await.map_err(|e| Error::Config(e.to_string()))?;
+                let secret = crate::secrets::fetch(secret, &env).await.map_err(|e| Error::Config(e.to_string()))?;
                 self.credentials = Credentials::App { appid: appid.clone(), secret };
             }
             Credentials::Platform(platform) => {
                 if let Secret::Stored(stored) = &platform.secret {
                     platform.secret = Secret::Given(
-                        crate::secrets::fetch(stored, env).await.map_err(|e| Error::Config(e.to_string()))?,
+                        crate::secrets::fetch(stored, &env).await.map_err(|e| Error::Config(e.to_string()))?,
                     );
                 }
             }
             Credentials::App { .. } | Credentials::Fixed { .. } => {}
+        }
+        if let ApiSecuritySetting::Stored { secret, given } = &self.api_security {
+            let text = crate::secrets::fetch_text(secret, &env).await.map_err(|e| Error::Config(e.to_string()))?;
+            let keys = api_security::keys_from_secret(text.expose_secret(), given, secret.variable())?;
+            self.api_security = ApiSecuritySetting::On(std::sync::Arc::new(keys));
         }
         Ok(self)
     }
@@ -157,7 +169,16 @@ impl Config {
             Some(_) => return Err(bad("WX_METRICS must be on or off".to_owned())),
         };
 
-        Ok(Config { credentials, api_base, token_endpoint, token_cache, gateway_key, metrics })
+        let api_security = api_security::setting(&get)?;
+        if !matches!(api_security, ApiSecuritySetting::Off)
+            && matches!(credentials, Credentials::Fixed { appid: None, .. })
+        {
+            return Err(bad("WX_API_SECURITY=on signs every call with the mini program's appid: set WX_APPID beside \
+                            WX_ACCESS_TOKEN"
+                .into()));
+        }
+
+        Ok(Config { credentials, api_base, token_endpoint, token_cache, gateway_key, metrics, api_security })
     }
 }
 
@@ -175,10 +196,10 @@ fn credentials(get: &impl Fn(&str) -> Option<String>) -> Result<Credentials, Err
             }
             Credentials::Platform(platform.expect("checked by the guard"))
         }
-        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+        (Some(_), _, Some(_)) => {
             return Err(bad("set either WX_ACCESS_TOKEN or WX_APPID and its secret, not both".into()))
         }
-        (Some(token), None, None) => Credentials::Fixed { token: token.into() },
+        (Some(token), appid, None) => Credentials::Fixed { token: token.into(), appid },
         (None, Some(appid), Some(Secret::Given(secret))) => Credentials::App { appid, secret },
         (None, Some(appid), Some(Secret::Stored(secret))) => Credentials::Stored { appid, secret },
         (None, Some(_), None) => {
@@ -319,7 +340,10 @@ mod tests {
         assert!(config_error(&[("WX_APPID", "wxa")]).contains("WX_SECRET is not set"));
         assert!(config_error(&[("WX_SECRET", "s")]).contains("WX_APPID is not set"));
         assert!(config_error(&[("WX_APPID", "a"), ("WX_SECRET", " ")]).contains("WX_SECRET is not set"));
-        assert!(config_error(&[("WX_ACCESS_TOKEN", "t"), ("WX_APPID", "a")]).contains("not both"));
+        // WX_APPID beside a fixed token is allowed (API security signs with it); a secret beside it is not.
+        let fixed = config(&[("WX_ACCESS_TOKEN", "t"), ("WX_APPID", "wxa")]).unwrap();
+        assert!(matches!(fixed.credentials, Credentials::Fixed { appid: Some(ref a), .. } if a == "wxa"));
+        assert!(config_error(&[("WX_ACCESS_TOKEN", "t"), ("WX_SECRET", "s")]).contains("not both"));
         let both = config_error(&[("WX_APPID", "a"), ("WX_SECRET", "s"), ("WX_SECRET_ARN", "arn:x")]);
         assert!(both.contains("set only one of") && both.contains("WX_SECRET and WX_SECRET_ARN"), "{both}");
         assert!(config_error(&[("WX_SECRET_PARAMETER", "/wx/secret")]).contains("to go with WX_SECRET_PARAMETER"));
