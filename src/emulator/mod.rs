@@ -76,6 +76,7 @@
 //! - **Pushes** are POSTed with `Content-Type: text/xml` and `User-Agent: Mozilla/4.0`, a 5 s timeout, and an answer
 //!   other than `success` only logged to stderr (no retry). The decrypted XML uses CDATA for every string field.
 
+mod api_security;
 mod component_api;
 mod control;
 mod demo;
@@ -99,6 +100,10 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::watch;
 
+pub use api_security::{
+    AppApiSecurity, Enforcement, PlatformApiSecurity, PlatformCertKeys, DEFAULT_SIGNING_ORIGIN, FOREIGN_APPID,
+    STALE_BY_SECS, TIMESTAMP_WINDOW_SECS,
+};
 pub use component_api::MAX_LIST_COUNT;
 pub use demo::{
     DEMO_APPID, DEMO_COMPONENT_AES_KEY, DEMO_COMPONENT_APPID, DEMO_COMPONENT_SECRET, DEMO_COMPONENT_TOKEN, DEMO_PLUGIN,
@@ -311,6 +316,56 @@ impl Emulator {
         let mut state = lock(&self.shared);
         let now = state.clock.now();
         state.tokens.invalidate(appid, now)
+    }
+
+    /// What the function needs to speak API security (服务端API安全) as `appid` (a mini program, a plugin or a
+    /// platform), as environment variables: `WX_API_SECURITY=on`, `WX_API_SYM_KEY`, `WX_API_SYM_SN`,
+    /// `WX_API_PRIVATE_KEY` (PEM), `WX_API_KEY_SN`, `WX_API_PLATFORM_CERTS` (`{"<sn>": "<PEM>"}` of the current
+    /// certificate only) and `WX_API_SIGNING_ORIGIN`. `wxpm emulator` writes the same pairs to
+    /// `<appid>.api-security.json`.
+    ///
+    /// # Panics
+    /// If `appid` has no API security keys in the emulator's state.
+    pub fn api_security_env(&self, appid: &str) -> Vec<(String, String)> {
+        api_security::env(&lock(&self.shared).world, appid).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Switches `appid`'s API security (a mini program's, a plugin's or a platform's) `"off"`, `"optional"` or
+    /// `"required"` (see [`Enforcement`]).
+    ///
+    /// # Panics
+    /// If `enforcement` is none of the three, or `appid` has no API security keys.
+    pub fn set_api_security_enforcement(&self, appid: &str, enforcement: &str) {
+        let enforcement: Enforcement = enforcement.parse().unwrap_or_else(|e| panic!("{e}"));
+        self.edit_api_security(appid, |keys| keys.enforcement = enforcement);
+    }
+
+    /// Starts (`true`) or ends a platform-certificate rotation for `appid`: its secured answers also carry
+    /// `Wechatmp-Serial-Deprecated` and `Wechatmp-Signature-Deprecated`, signed with the
+    /// [deprecated certificate](Emulator::deprecated_platform_cert).
+    ///
+    /// # Panics
+    /// If `appid` has no API security keys, or the state has no deprecated certificate to rotate from.
+    pub fn set_api_security_rotation(&self, appid: &str, rotation: bool) {
+        if rotation {
+            drop(self.deprecated_platform_cert());
+        }
+        self.edit_api_security(appid, |keys| keys.rotation = rotation);
+    }
+
+    fn edit_api_security(&self, appid: &str, edit: impl FnOnce(&mut AppApiSecurity)) {
+        let mut state = lock(&self.shared);
+        edit(state.world.api_security_of_mut(appid).unwrap_or_else(|| panic!("{appid} has no api_security keys")));
+    }
+
+    /// The deprecated platform certificate's number and PEM, as the MP page showed them before the rotation.
+    ///
+    /// # Panics
+    /// If the emulator's state has no `api_security.deprecated_cert`.
+    pub fn deprecated_platform_cert(&self) -> (String, String) {
+        let state = lock(&self.shared);
+        let cert = state.world.api_security.deprecated_cert.as_ref().expect("the state has no deprecated_cert");
+        (cert.sn.clone(), cert.cert.clone())
     }
 
     /// The state now (pending applications past their time shown as timed out).
