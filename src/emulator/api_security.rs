@@ -3,26 +3,7 @@
 //! 40231–40240 answer), and the encrypted, signed answer. The wire itself (envelope, additional data, signed string,
 //! RSASSA-PSS) is `crate::wechat::security::envelope`, shared with the client.
 //!
-//! # What the emulator decides where WeChat's documents are silent
-//! - **`enforcement`**: `off` (the console switch is off: a secured call answers 40238, as for an account without
-//!   keys), `optional` (plain calls answered plain, secured calls checked and answered secured) or `required` (a plain
-//!   call answers **40233** `missing Wechatmp-Appid`, the code of the first header a secured call would carry).
-//! - **A request is secured** when it carries any of `Wechatmp-Appid`, `Wechatmp-TimeStamp`, `Wechatmp-Signature`.
-//!   Missing ones answer 40233 (appid), 40231 (timestamp, also for one that is not a decimal number), 40232
-//!   (signature), in that order. `Wechatmp-Serial` is accepted and ignored.
-//! - **Order of the checks**: the access token first (its errors stay as they are), then the headers, the appid
-//!   (unknown 40236, not the token's owner 40237), the keys (40238), the timestamp (more than 300 s from the virtual
-//!   clock, either way: 40240), the signature (40234), the envelope (40235: not an envelope, not decrypting, not a
-//!   JSON object, `_appid` not the header's or `_timestamp` not the header's as a number). Permission set 40 (61007)
-//!   and the business rules come after, so their errors are answered secured.
-//! - **`urlpath`** is the world's `api_security.signing_origin` (default `https://api.weixin.qq.com`) and the request
-//!   path, whatever host the emulator was called on: the client is configured with the same origin.
-//! - **Third-party mode**: with an authorizer token the protocol appid and keys are the platform's (component's). A
-//!   token minted through a platform belongs to that platform; one from [`Emulator::authorizer_token`] stands outside
-//!   any platform, so every platform of the world may speak for it (and no platform's `required` applies to it).
-//! - **Business errors** (errcode ≠ 0) of a secured call are answered secured, like successes.
-//!
-//! [`Emulator::authorizer_token`]: super::Emulator::authorizer_token
+//! What it decides where WeChat's documents are silent is listed in the emulator's documentation (`mod.rs`).
 
 use std::str::FromStr;
 
