@@ -49,6 +49,10 @@ enum Command {
         /// A JSON state file in the format of src/emulator/default_world.json (default: the built-in state).
         #[arg(long)]
         state: Option<PathBuf>,
+        /// Where to write `<appid>.api-security.json` for each account or platform with API security keys: the
+        /// function's WX_API_* settings, as a JSON object (default: wxpm-emulator-<port> in the temp directory).
+        #[arg(long)]
+        api_security_dir: Option<PathBuf>,
     },
 }
 
@@ -67,11 +71,13 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Invoke { event, api_base, timeout } => invoke(&event, api_base, timeout),
         Command::Platform(command) => platform(command),
-        Command::Emulator { port, host, state } => serve_emulator(SocketAddr::new(host, port), state),
+        Command::Emulator { port, host, state, api_security_dir } => {
+            serve_emulator(SocketAddr::new(host, port), state, api_security_dir)
+        }
     }
 }
 
-fn serve_emulator(addr: SocketAddr, state: Option<PathBuf>) -> ExitCode {
+fn serve_emulator(addr: SocketAddr, state: Option<PathBuf>, api_security_dir: Option<PathBuf>) -> ExitCode {
     let world = match state {
         Some(path) => match Emulator::load_world(&path) {
             Ok(world) => world,
@@ -98,8 +104,38 @@ fn serve_emulator(addr: SocketAddr, state: Option<PathBuf>) -> ExitCode {
     );
     let _ = writeln!(out, "control endpoint: {}/__emulator/state (loopback only); Ctrl-C stops", emulator.base_url());
     let _ = out.flush();
+    let dir = api_security_dir
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("wxpm-emulator-{}", emulator.addr().port())));
+    if let Err(e) = write_api_security_keys(&emulator, &dir) {
+        eprintln!("wxpm emulator: cannot write the API security keys to {}: {e}", dir.display());
+        return ExitCode::FAILURE;
+    }
     emulator.join();
     ExitCode::SUCCESS
+}
+
+/// Writes `<dir>/<appid>.api-security.json` (the function's WX_API_* settings, readable by the owner only) for
+/// every account and platform with API security keys, and says where on stderr.
+fn write_api_security_keys(emulator: &Emulator, dir: &std::path::Path) -> std::io::Result<()> {
+    let world = emulator.world();
+    let secured: Vec<_> = world.api_security_keys().map(|(appid, keys)| (appid, keys.enforcement)).collect();
+    if secured.is_empty() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)?;
+    for (appid, enforcement) in secured {
+        let settings: serde_json::Map<String, Value> =
+            emulator.api_security_env(appid).into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+        let path = dir.join(format!("{appid}.api-security.json"));
+        let mut file = std::fs::OpenOptions::new();
+        file.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+        let mut file = file.open(&path)?;
+        writeln!(file, "{}", serde_json::to_string_pretty(&Value::Object(settings)).unwrap_or_default())?;
+        eprintln!("API security keys for {appid}: {} (enforcement {})", path.display(), enforcement.as_str());
+    }
+    Ok(())
 }
 
 fn invoke(path: &std::path::Path, api_base: Option<String>, timeout: f64) -> ExitCode {

@@ -4,6 +4,9 @@
 //! `api_start_push_ticket`), answering as WeChat does (HTTP 200, WeChat's JSON, a ` rid: …` suffix on every errmsg).
 //! As the open platform it also pushes, encrypted and signed, the component_verify_ticket and authorisation events
 //! ([`PlatformPush`]) to a platform's `push_url`.
+//! The plugin endpoints also speak WeChat's server API security (服务端API安全: AES-256-GCM bodies, RSASSA-PSS
+//! signatures both ways) for accounts and platforms whose [`AppApiSecurity`] is switched on; the keys of the built-in
+//! state are demo material, switched off.
 //!
 //! Use it three ways:
 //! - from Rust tests: [`Emulator::start`] serves the built-in state on an ephemeral loopback port on a thread of its
@@ -75,7 +78,33 @@
 //!   live authorisations oldest first with their current refresh token.
 //! - **Pushes** are POSTed with `Content-Type: text/xml` and `User-Agent: Mozilla/4.0`, a 5 s timeout, and an answer
 //!   other than `success` only logged to stderr (no retry). The decrypted XML uses CDATA for every string field.
+//!
+//! ## API security (服务端API安全)
+//! - **`enforcement`**: `off` (the console switch is off: a secured call answers 40238, as for an account without
+//!   keys), `optional` (plain calls answered plain, secured calls checked and answered secured) or `required` (a plain
+//!   call answers **40233** `missing Wechatmp-Appid`, the code of the first header a secured call would carry).
+//! - **A request is secured** when it carries any of `Wechatmp-Appid`, `Wechatmp-TimeStamp`, `Wechatmp-Signature`.
+//!   Missing ones answer 40233 (appid), 40231 (timestamp, also for one that is not a decimal number), 40232
+//!   (signature), in that order. `Wechatmp-Serial` is accepted and ignored.
+//! - **Order of the checks**: the access token first (its errors stay as they are), then the headers, the appid
+//!   (unknown 40236, not the token's owner 40237), the keys (40238), the timestamp (more than 300 s from the virtual
+//!   clock, either way: 40240), the signature (40234), the envelope (40235: not an envelope, not decrypting, not a
+//!   JSON object, `_appid` not the header's or `_timestamp` not the header's as a number). Permission set 40 (61007)
+//!   and the business rules come after, so their errors are answered secured.
+//! - **`urlpath`** is the world's `api_security.signing_origin` (default `https://api.weixin.qq.com`) and the request
+//!   path, whatever host the emulator was called on: the client is configured with the same origin.
+//! - **Third-party mode**: with an authorizer token the protocol appid and keys are the platform's (component's). A
+//!   token minted through a platform belongs to that platform; one from [`Emulator::authorizer_token`] stands outside
+//!   any platform, so every platform of the world may speak for it (and no platform's `required` applies to it).
+//! - **Business errors** (errcode ≠ 0) of a secured call are answered secured, like successes.
+//! - **Scripted spoilings** of a secured answer ([`Fault::TamperedEnvelope`], [`Fault::UnknownCertificate`],
+//!   [`Fault::ForeignAppid`], [`Fault::StaleTimestamp`]) process the request normally; met by a plain answer, they
+//!   leave it alone.
+//! - **The keys** ([`AppApiSecurity`] per account and platform, [`PlatformApiSecurity`] for the world) are checked
+//!   when the emulator starts: a key or certificate that does not parse, a certificate whose key is not its own, or
+//!   an account whose settings need a certificate the world lacks is a start-up error naming the field.
 
+mod api_security;
 mod component_api;
 mod control;
 mod demo;
@@ -99,6 +128,10 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::watch;
 
+pub use api_security::{
+    AppApiSecurity, Enforcement, PlatformApiSecurity, PlatformCertKeys, DEFAULT_SIGNING_ORIGIN, FOREIGN_APPID,
+    STALE_BY_SECS, TIMESTAMP_WINDOW_SECS,
+};
 pub use component_api::MAX_LIST_COUNT;
 pub use demo::{
     DEMO_APPID, DEMO_COMPONENT_AES_KEY, DEMO_COMPONENT_APPID, DEMO_COMPONENT_SECRET, DEMO_COMPONENT_TOKEN, DEMO_PLUGIN,
@@ -311,6 +344,56 @@ impl Emulator {
         let mut state = lock(&self.shared);
         let now = state.clock.now();
         state.tokens.invalidate(appid, now)
+    }
+
+    /// What the function needs to speak API security (服务端API安全) as `appid` (a mini program, a plugin or a
+    /// platform), as environment variables: `WX_API_SECURITY=on`, `WX_API_SYM_KEY`, `WX_API_SYM_SN`,
+    /// `WX_API_PRIVATE_KEY` (PEM), `WX_API_KEY_SN`, `WX_API_PLATFORM_CERTS` (`{"<sn>": "<PEM>"}` of the current
+    /// certificate only) and `WX_API_SIGNING_ORIGIN`. `wxpm emulator` writes the same pairs to
+    /// `<appid>.api-security.json`.
+    ///
+    /// # Panics
+    /// If `appid` has no API security keys in the emulator's state.
+    pub fn api_security_env(&self, appid: &str) -> Vec<(String, String)> {
+        api_security::env(&lock(&self.shared).world, appid).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Switches `appid`'s API security (a mini program's, a plugin's or a platform's) `"off"`, `"optional"` or
+    /// `"required"` (see [`Enforcement`]).
+    ///
+    /// # Panics
+    /// If `enforcement` is none of the three, or `appid` has no API security keys.
+    pub fn set_api_security_enforcement(&self, appid: &str, enforcement: &str) {
+        let enforcement: Enforcement = enforcement.parse().unwrap_or_else(|e| panic!("{e}"));
+        self.edit_api_security(appid, |keys| keys.enforcement = enforcement);
+    }
+
+    /// Starts (`true`) or ends a platform-certificate rotation for `appid`: its secured answers also carry
+    /// `Wechatmp-Serial-Deprecated` and `Wechatmp-Signature-Deprecated`, signed with the
+    /// [deprecated certificate](Emulator::deprecated_platform_cert).
+    ///
+    /// # Panics
+    /// If `appid` has no API security keys, or the state has no deprecated certificate to rotate from.
+    pub fn set_api_security_rotation(&self, appid: &str, rotation: bool) {
+        if rotation {
+            drop(self.deprecated_platform_cert());
+        }
+        self.edit_api_security(appid, |keys| keys.rotation = rotation);
+    }
+
+    fn edit_api_security(&self, appid: &str, edit: impl FnOnce(&mut AppApiSecurity)) {
+        let mut state = lock(&self.shared);
+        edit(state.world.api_security_of_mut(appid).unwrap_or_else(|| panic!("{appid} has no api_security keys")));
+    }
+
+    /// The deprecated platform certificate's number and PEM, as the MP page showed them before the rotation.
+    ///
+    /// # Panics
+    /// If the emulator's state has no `api_security.deprecated_cert`.
+    pub fn deprecated_platform_cert(&self) -> (String, String) {
+        let state = lock(&self.shared);
+        let cert = state.world.api_security.deprecated_cert.as_ref().expect("the state has no deprecated_cert");
+        (cert.sn.clone(), cert.cert.clone())
     }
 
     /// The state now (pending applications past their time shown as timed out).

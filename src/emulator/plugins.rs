@@ -4,10 +4,11 @@
 use http::Method;
 use serde_json::{json, Map, Value};
 
+use super::api_security::{self, Owner, SecurityHeaders, Spoil};
 use super::platform;
 use super::state::State;
 use super::tokens::Caller;
-use super::wire::{json_object, require_post, WxError};
+use super::wire::{error_body, json_object, require_post, Reply, WxError};
 use super::world::{Application, Status, World};
 use crate::wechat::codes;
 
@@ -20,23 +21,70 @@ pub enum PluginEndpoint {
 
 type PluginResult = Result<Map<String, Value>, WxError>;
 
+/// A request to a plugin endpoint, as received.
+pub(crate) struct Received<'a> {
+    pub method: &'a Method,
+    pub path: &'a str,
+    pub query: &'a str,
+    pub security: &'a SecurityHeaders,
+    pub body: &'a [u8],
+}
+
+/// The token, then API security, then the call: errors of the first two are plain; the call's answer, business
+/// errors included, is sealed when the request was secured (and spoiled as scripted).
 pub(crate) fn plugin_call(
     state: &mut State,
     endpoint: PluginEndpoint,
-    method: &Method,
-    query: &str,
+    request: &Received<'_>,
+    spoil: Option<Spoil>,
+    now: i64,
+) -> Reply {
+    let checked = authenticate(state, request, now).and_then(|(appid, caller, token)| {
+        let owner = match (caller, state.platform.minted.get(&token)) {
+            (Caller::Plain, _) => Owner::Account(appid.clone()),
+            (Caller::Authorizer, Some((component, _))) => Owner::Component(component.clone()),
+            (Caller::Authorizer, None) => Owner::AnyComponent,
+        };
+        let session = api_security::open(&state.world, &owner, request.security, request.path, request.body, now)?;
+        Ok((appid, caller, token, session))
+    });
+    let (appid, caller, token, session) = match checked {
+        Ok(checked) => checked,
+        Err(e) => return Reply::Json(error_body(&e)),
+    };
+    let body = session.as_ref().map_or(request.body, |s| s.body.as_slice());
+    let answer = call(state, endpoint, &appid, caller, &token, body, now).unwrap_or_else(|e| error_body(&e));
+    match session {
+        None => Reply::Json(answer),
+        Some(session) => {
+            session.seal(&state.world, answer, now, spoil).map_or_else(|e| Reply::Json(error_body(&e)), Reply::Sealed)
+        }
+    }
+}
+
+/// The caller's appid, its kind and its token.
+fn authenticate(state: &State, request: &Received<'_>, now: i64) -> Result<(String, Caller, String), WxError> {
+    require_post(request.method)?;
+    let token = form_urlencoded::parse(request.query.as_bytes()).find(|(k, _)| k == "access_token").map(|(_, v)| v);
+    let (appid, caller) = state.tokens.check(token.as_deref(), now)?;
+    Ok((appid, caller, token.unwrap_or_default().into_owned()))
+}
+
+fn call(
+    state: &mut State,
+    endpoint: PluginEndpoint,
+    appid: &str,
+    caller: Caller,
+    token: &str,
     body: &[u8],
     now: i64,
 ) -> Result<Value, WxError> {
-    require_post(method)?;
-    let token = form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "access_token").map(|(_, v)| v);
-    let (appid, caller): (String, Caller) = state.tokens.check(token.as_deref(), now)?;
     if caller == Caller::Authorizer {
         // Both plugin endpoints belong to the platform's permission set 40.
-        platform::check_plugin_call(state, token.as_deref().unwrap_or_default())?;
+        platform::check_plugin_call(state, token)?;
     }
     let body = json_object(body)?;
-    let mut out = state.world.call(endpoint, &appid, caller, &body, now)?;
+    let mut out = state.world.call(endpoint, appid, caller, &body, now)?;
     let mut answer = Map::new();
     answer.insert("errcode".into(), json!(0));
     answer.insert("errmsg".into(), json!("ok"));

@@ -4,18 +4,19 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use http::{Method, Request, StatusCode};
+use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::sync::watch;
 
+use super::api_security::{SecurityHeaders, Spoil};
 use super::component_api;
 use super::control::control;
-use super::plugins::{plugin_call, PluginEndpoint};
+use super::plugins::{plugin_call, PluginEndpoint, Received};
 use super::state::{lock, Fault, Shared, State};
 use super::token_api::{classic_token, stable_token};
-use super::wire::{error_body, json_reply, not_found, plain, rid, WireReply};
+use super::wire::{error_body, json_reply, not_found, plain, rid, Reply, WireReply};
 use crate::wechat::codes;
 
 const MAX_BODY: usize = 1 << 20;
@@ -63,6 +64,7 @@ async fn handle(shared: Shared, peer: SocketAddr, req: Request<Incoming>) -> Res
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
     let content_type = req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let security = SecurityHeaders::from_request(req.headers());
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(_) => return Ok(plain(StatusCode::PAYLOAD_TOO_LARGE, "text/html", "<html><body>413</body></html>")),
@@ -76,9 +78,9 @@ async fn handle(shared: Shared, peer: SocketAddr, req: Request<Incoming>) -> Res
     }
 
     let fault = lock(&shared).receive(method.as_str(), &path, &query, content_type, &body);
-    let (delay, content_type) = match plan(fault) {
+    let (delay, content_type, spoil) = match plan(fault) {
         Plan::Instead(reply) => return reply,
-        Plan::Process { delay, content_type } => (delay, content_type),
+        Plan::Process { delay, content_type, spoil } => (delay, content_type, spoil),
     };
 
     // On a task of its own, so a client that hangs up during the delay does not cancel the change: WeChat too
@@ -88,10 +90,11 @@ async fn handle(shared: Shared, peer: SocketAddr, req: Request<Incoming>) -> Res
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        answer(&mut lock(&shared), &method, &path, &query, &body)
+        let request = Received { method: &method, path: &path, query: &query, security: &security, body: &body };
+        answer(&mut lock(&shared), &request, spoil)
     });
     Ok(match processed.await.unwrap_or_default() {
-        Some(value) => json_reply(value, content_type),
+        Some(reply) => reply.into_wire(content_type),
         None => not_found(),
     })
 }
@@ -100,13 +103,14 @@ async fn handle(shared: Shared, peer: SocketAddr, req: Request<Incoming>) -> Res
 enum Plan {
     /// This, without processing the request.
     Instead(Result<WireReply, Dropped>),
-    /// Process the request after `delay`, and label the JSON answer `content_type`.
-    Process { delay: Duration, content_type: &'static str },
+    /// Process the request after `delay`, label the JSON answer `content_type`, and spoil a secured answer.
+    Process { delay: Duration, content_type: &'static str, spoil: Option<Spoil> },
 }
 
 fn plan(fault: Option<Fault>) -> Plan {
     let mut content_type = "application/json; encoding=utf-8";
     let mut delay = Duration::ZERO;
+    let mut spoil = None;
     match fault {
         Some(Fault::Drop) => return Plan::Instead(Err(Dropped)),
         Some(Fault::Errcode { errcode, errmsg }) => {
@@ -134,26 +138,29 @@ fn plan(fault: Option<Fault>) -> Plan {
         }
         Some(Fault::Delay { ms }) => delay = Duration::from_millis(ms),
         Some(Fault::TextPlain) => content_type = "text/plain",
+        Some(Fault::TamperedEnvelope) => spoil = Some(Spoil::TamperedEnvelope),
+        Some(Fault::UnknownCertificate) => spoil = Some(Spoil::UnknownCertificate),
+        Some(Fault::ForeignAppid) => spoil = Some(Spoil::ForeignAppid),
+        Some(Fault::StaleTimestamp) => spoil = Some(Spoil::StaleTimestamp),
         None => {}
     }
-    Plan::Process { delay, content_type }
+    Plan::Process { delay, content_type, spoil }
 }
 
-/// WeChat's answer to a request, or `None` for a path WeChat does not serve.
-fn answer(state: &mut State, method: &Method, path: &str, query: &str, body: &[u8]) -> Option<Value> {
+/// WeChat's answer to a request, or `None` for a path WeChat does not serve. Only the plugin endpoints speak API
+/// security (and so meet `spoil`).
+fn answer(state: &mut State, request: &Received<'_>, spoil: Option<Spoil>) -> Option<Reply> {
     let now = state.clock.now();
+    let Received { method, path, query, body, .. } = *request;
     if let Some(result) = component_api::answer(state, method, path, query, body, now) {
-        return Some(result.unwrap_or_else(|e| error_body(&e)));
+        return Some(Reply::Json(result.unwrap_or_else(|e| error_body(&e))));
     }
     let result = match path {
         "/cgi-bin/token" => classic_token(state, method, query, now),
         "/cgi-bin/stable_token" => stable_token(state, method, body, now),
-        "/wxa/plugin" => plugin_call(state, PluginEndpoint::Plugin, method, query, body, now),
-        "/wxa/devplugin" => plugin_call(state, PluginEndpoint::DevPlugin, method, query, body, now),
+        "/wxa/plugin" => return Some(plugin_call(state, PluginEndpoint::Plugin, request, spoil, now)),
+        "/wxa/devplugin" => return Some(plugin_call(state, PluginEndpoint::DevPlugin, request, spoil, now)),
         _ => return None,
     };
-    Some(match result {
-        Ok(value) => value,
-        Err(e) => error_body(&e),
-    })
+    Some(Reply::Json(result.unwrap_or_else(|e| error_body(&e))))
 }

@@ -51,6 +51,18 @@ pub enum Fault {
     },
     /// Process normally, but label the JSON answer `text/plain`, as WeChat sometimes does.
     TextPlain,
+    /// API security: process normally; a secured answer is signed, then one bit of its ciphertext is flipped (the
+    /// signature no longer verifies, nor does the envelope decrypt). Plain answers are left alone.
+    TamperedEnvelope,
+    /// API security: process normally; a secured answer carries a `Wechatmp-Serial` no client was given, signed with
+    /// another key than the current certificate's (the deprecated one's), and no deprecated pair.
+    UnknownCertificate,
+    /// API security: process normally; a secured answer is made out, consistently (header, signature, additional
+    /// data, `_appid`), to another app (`wxforeignapp0001`): only comparing the appid catches it.
+    ForeignAppid,
+    /// API security: process normally; a secured answer is stamped 360 s in the past, correctly signed and encrypted
+    /// with that timestamp: only the freshness check catches it.
+    StaleTimestamp,
 }
 
 /// One request as the emulator received it.

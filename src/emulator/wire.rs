@@ -6,6 +6,7 @@ use http::{Method, Response, StatusCode};
 use http_body_util::Full;
 use serde_json::{json, Map, Value};
 
+use super::api_security::Sealed;
 use crate::wechat::codes;
 
 /// A WeChat error answer: the code, and an optional hint appended to WeChat's text.
@@ -61,6 +62,31 @@ pub(crate) fn json_reply(value: Value, content_type: &str) -> WireReply {
     let mut reply = json_status(StatusCode::OK, value);
     reply.headers_mut().insert(http::header::CONTENT_TYPE, content_type.parse().expect("static content type"));
     reply
+}
+
+/// An answer to one of WeChat's paths: plain JSON, or sealed by API security.
+pub(crate) enum Reply {
+    Json(Value),
+    Sealed(Sealed),
+}
+
+impl Reply {
+    /// The HTTP response, its body labelled `content_type`.
+    pub(crate) fn into_wire(self, content_type: &str) -> WireReply {
+        match self {
+            Reply::Json(value) => json_reply(value, content_type),
+            Reply::Sealed(sealed) => {
+                let mut reply = plain(StatusCode::OK, content_type, &sealed.body);
+                for (name, value) in sealed.headers {
+                    let name = http::HeaderName::from_bytes(name.as_bytes());
+                    if let (Ok(name), Ok(value)) = (name, http::HeaderValue::from_str(&value)) {
+                        reply.headers_mut().insert(name, value);
+                    }
+                }
+                reply
+            }
+        }
+    }
 }
 
 pub(crate) fn json_status(status: StatusCode, value: Value) -> WireReply {

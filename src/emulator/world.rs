@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::api_security::{self, AppApiSecurity, PlatformApiSecurity};
 use crate::platform::crypt::MsgCrypt;
 
 /// Everything the emulator knows besides tokens: loadable from (and dumpable to) JSON.
@@ -23,6 +24,9 @@ pub struct World {
     /// Third-party platforms (components) the mini programs can authorise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub components: Vec<Component>,
+    /// The platform side of API security (服务端API安全): the signing origin and the platform certificates.
+    #[serde(default)]
+    pub api_security: PlatformApiSecurity,
 }
 
 /// A mini program, or a plugin (an account with `plugin` set). Both have their own appid and secret.
@@ -52,6 +56,9 @@ pub struct Account {
     /// A gray release of the mini program is in progress: quick update answers 89258.
     #[serde(default, skip_serializing_if = "is_false")]
     pub gray_release: bool,
+    /// Its API security keys and console switch; none set when absent (a secured call answers 40238).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_security: Option<AppApiSecurity>,
 }
 
 /// One service category of a mini program, as WeChat lists it in `dev_apply_list` (`{"first", "second"}`).
@@ -175,7 +182,7 @@ fn yes() -> bool {
     true
 }
 
-fn is_false(b: &bool) -> bool {
+pub(super) fn is_false(b: &bool) -> bool {
     !*b
 }
 
@@ -197,6 +204,9 @@ pub struct Component {
     /// The platform's IP whitelist leaves our caller out: every component API answers 61004.
     #[serde(default, skip_serializing_if = "is_false")]
     pub ip_whitelist_blocks: bool,
+    /// Its API security keys, used for plugin calls with its authorizers' tokens; none set when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_security: Option<AppApiSecurity>,
 }
 
 impl Component {
@@ -251,7 +261,26 @@ impl World {
             }
             c.validate()?;
         }
-        Ok(())
+        api_security::validate(self)
+    }
+
+    /// Every mini program, plugin and platform with API security keys, and its keys.
+    pub fn api_security_keys(&self) -> impl Iterator<Item = (&str, &AppApiSecurity)> {
+        let accounts = self.accounts.iter().map(|a| (a.appid.as_str(), a.api_security.as_ref()));
+        let components = self.components.iter().map(|c| (c.appid.as_str(), c.api_security.as_ref()));
+        accounts.chain(components).filter_map(|(appid, keys)| Some((appid, keys?)))
+    }
+
+    /// The API security keys of the mini program, plugin or platform `appid`, if it has some.
+    pub fn api_security_of(&self, appid: &str) -> Option<&AppApiSecurity> {
+        self.api_security_keys().find(|(a, _)| *a == appid).map(|(_, keys)| keys)
+    }
+
+    pub(crate) fn api_security_of_mut(&mut self, appid: &str) -> Option<&mut AppApiSecurity> {
+        let account = self.accounts.iter_mut().find(|a| a.appid == appid).map(|a| &mut a.api_security);
+        let keys =
+            account.or_else(|| self.components.iter_mut().find(|c| c.appid == appid).map(|c| &mut c.api_security));
+        keys?.as_mut()
     }
 
     /// The mini program or plugin `appid`.

@@ -55,6 +55,17 @@ codes! {
     INVALID_ACCESS_TOKEN = 40014, StaleToken, "invalid access_token";
     INVALID_APPSECRET = 40125, Config, "invalid appsecret";
     IP_NOT_WHITELISTED = 40164, Config, "invalid ip, not in whitelist";
+    API_SECURITY_MISSING_SERIAL = 40230, BadRequest, "missing Wechatmp-Serial";
+    API_SECURITY_MISSING_TIMESTAMP = 40231, BadRequest, "missing Wechatmp-TimeStamp";
+    API_SECURITY_MISSING_SIGNATURE = 40232, BadRequest, "missing Wechatmp-Signature";
+    API_SECURITY_MISSING_APPID = 40233, BadRequest, "missing Wechatmp-Appid";
+    API_SECURITY_INVALID_SIGNATURE = 40234, Config, "invalid signature";
+    API_SECURITY_INVALID_ENCRYPT = 40235, Config, "invalid encrypt data";
+    API_SECURITY_INVALID_APPID = 40236, Config, "invalid Wechatmp-Appid";
+    API_SECURITY_APPID_MISMATCH = 40237, Config, "invalid Wechatmp-Appid match request";
+    API_SECURITY_NO_SYM_KEY = 40238, Config, "developer secret sym serial not existed";
+    API_SECURITY_NO_ASYM_KEY = 40239, Config, "developer secret asym serial not existed";
+    API_SECURITY_EXPIRED_TIMESTAMP = 40240, Config, "expired Wechatmp-TimeStamp";
     SECRET_FROZEN = 40243, Config, "AppSecret is frozen";
     ACCESS_TOKEN_MISSING = 41001, BadRequest, "access_token missing";
     APPID_MISSING = 41002, Config, "appid missing";
