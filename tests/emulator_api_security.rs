@@ -168,7 +168,7 @@ async fn token_of(emu: &Emulator, appid: &str) -> String {
 }
 
 fn now(emu: &Emulator) -> u64 {
-    emu.now() as u64
+    emu.api_security_now() as u64
 }
 
 fn list() -> Value {

@@ -220,6 +220,12 @@ impl Emulator {
         lock(&self.shared).clock.now()
     }
 
+    /// API security's clock, in unix seconds: this machine's wall clock moved as far as [`Emulator::advance`] moved the
+    /// virtual one (requests are stamped, and answers checked, by the client's own clock).
+    pub fn api_security_now(&self) -> i64 {
+        lock(&self.shared).clock.layer_now()
+    }
+
     /// Moves the virtual clock forward.
     pub fn advance(&self, by: Duration) {
         let secs = i64::try_from(by.as_secs()).unwrap_or(i64::MAX);

@@ -39,13 +39,15 @@ pub(crate) fn plugin_call(
     spoil: Option<Spoil>,
     now: i64,
 ) -> Reply {
+    let layer_now = state.clock.layer_now();
     let checked = authenticate(state, request, now).and_then(|(appid, caller, token)| {
         let owner = match (caller, state.platform.minted.get(&token)) {
             (Caller::Plain, _) => Owner::Account(appid.clone()),
             (Caller::Authorizer, Some((component, _))) => Owner::Component(component.clone()),
             (Caller::Authorizer, None) => Owner::AnyComponent,
         };
-        let session = api_security::open(&state.world, &owner, request.security, request.path, request.body, now)?;
+        let session =
+            api_security::open(&state.world, &owner, request.security, request.path, request.body, layer_now)?;
         Ok((appid, caller, token, session))
     });
     let (appid, caller, token, session) = match checked {
@@ -56,9 +58,9 @@ pub(crate) fn plugin_call(
     let answer = call(state, endpoint, &appid, caller, &token, body, now).unwrap_or_else(|e| error_body(&e));
     match session {
         None => Reply::Json(answer),
-        Some(session) => {
-            session.seal(&state.world, answer, now, spoil).map_or_else(|e| Reply::Json(error_body(&e)), Reply::Sealed)
-        }
+        Some(session) => session
+            .seal(&state.world, answer, layer_now, spoil)
+            .map_or_else(|e| Reply::Json(error_body(&e)), Reply::Sealed),
     }
 }
 

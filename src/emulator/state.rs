@@ -114,6 +114,14 @@ impl Clock {
         self.start_unix + self.started.elapsed().as_secs() as i64 + self.advanced
     }
 
+    /// This machine's wall clock, moved as far as the virtual clock was: API security's timestamps. A client stamps
+    /// its requests and checks WeChat's answers by its own clock, so the layer follows the wall clock even when the
+    /// world started at a fixed time; `advance` still makes timestamps go stale.
+    pub(crate) fn layer_now(&self) -> i64 {
+        let real = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        real + self.advanced
+    }
+
     /// Time only moves forward: a negative move is refused.
     pub(crate) fn advance(&mut self, secs: i64) -> Result<(), String> {
         if secs < 0 {

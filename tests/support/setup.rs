@@ -20,7 +20,11 @@ pub struct Setup {
 impl Setup {
     /// The demo mini program's function on a fresh emulator; `extra` adds to or overrides its environment.
     pub fn new(extra: &[(&str, &str)]) -> Setup {
-        let emu = Emulator::start().unwrap();
+        Setup::with_emulator(Emulator::start().unwrap(), extra)
+    }
+
+    /// The demo mini program's function on `emu` (set up as the test needs it); `extra` adds or overrides.
+    pub fn with_emulator(emu: Emulator, extra: &[(&str, &str)]) -> Setup {
         let api = RuntimeApi::start();
         let base = emu.base_url().to_owned();
         let mut env = vec![("WX_APPID", DEMO_APPID), ("WX_SECRET", DEMO_SECRET), ("WX_API_BASE", base.as_str())];
