@@ -105,3 +105,41 @@ fn wxpm_emulator_refuses_a_bad_state_file_with_a_clear_message() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cannot load state") && stderr.contains("accounts"), "{stderr}");
 }
+
+#[test]
+fn wxpm_emulator_sets_api_security_writes_each_apps_settings_and_says_where() {
+    use std::io::{BufRead, BufReader};
+    let dir = std::env::temp_dir().join(format!("wxpm-api-security-test-{}", std::process::id()));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wxpm"))
+        .args(["emulator", "--port", &port, "--api-security", "required", "--api-security-dir"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert!(first.starts_with("WeChat emulator listening on"), "{first}");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut said = Vec::new();
+    for _ in 0..2 {
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        said.push(line);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let emu = wx_plugin_manager::emulator::Emulator::start().unwrap();
+    for appid in [wx_plugin_manager::emulator::DEMO_APPID, wx_plugin_manager::emulator::DEMO_COMPONENT_APPID] {
+        let path = dir.join(format!("{appid}.api-security.json"));
+        let line = format!("API security keys for {appid}: {} (enforcement required)\n", path.display());
+        assert!(said.contains(&line), "{said:?} lacks {line:?}");
+        let written: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let expected: serde_json::Map<String, serde_json::Value> =
+            emu.api_security_env(appid).into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
+        assert_eq!(written, serde_json::Value::Object(expected));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -53,6 +53,10 @@ enum Command {
         /// function's WX_API_* settings, as a JSON object (default: wxpm-emulator-<port> in the temp directory).
         #[arg(long)]
         api_security_dir: Option<PathBuf>,
+        /// API security for every account and platform that has keys: off, optional (plain and secured calls) or
+        /// required (plain calls refused with 40233). Default: as the state file says (the built-in state: off).
+        #[arg(long, value_parser = ["off", "optional", "required"])]
+        api_security: Option<String>,
     },
 }
 
@@ -71,13 +75,18 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Invoke { event, api_base, timeout } => invoke(&event, api_base, timeout),
         Command::Platform(command) => platform(command),
-        Command::Emulator { port, host, state, api_security_dir } => {
-            serve_emulator(SocketAddr::new(host, port), state, api_security_dir)
+        Command::Emulator { port, host, state, api_security_dir, api_security } => {
+            serve_emulator(SocketAddr::new(host, port), state, api_security_dir, api_security.as_deref())
         }
     }
 }
 
-fn serve_emulator(addr: SocketAddr, state: Option<PathBuf>, api_security_dir: Option<PathBuf>) -> ExitCode {
+fn serve_emulator(
+    addr: SocketAddr,
+    state: Option<PathBuf>,
+    api_security_dir: Option<PathBuf>,
+    api_security: Option<&str>,
+) -> ExitCode {
     let world = match state {
         Some(path) => match Emulator::load_world(&path) {
             Ok(world) => world,
@@ -95,6 +104,12 @@ fn serve_emulator(addr: SocketAddr, state: Option<PathBuf>, api_security_dir: Op
             return ExitCode::FAILURE;
         }
     };
+    if let Some(enforcement) = api_security {
+        let keyed: Vec<String> = emulator.world().api_security_keys().map(|(appid, _)| appid.to_owned()).collect();
+        for appid in keyed {
+            emulator.set_api_security_enforcement(&appid, enforcement);
+        }
+    }
     // A closed stdout (a test that read only the first line) must not stop the server.
     let mut out = std::io::stdout();
     let _ = writeln!(out, "WeChat emulator listening on {}", emulator.base_url());
