@@ -123,3 +123,29 @@ fn a_throttled_extension_is_tried_again_and_an_oversized_answer_refused() {
     let mut f = spawn(&emu, &oversized, &api, &[("WX_SECRET_ARN", ARN)]);
     assert!(cold_start_failure(&api, &mut f).contains("over 64 KiB"));
 }
+
+#[test]
+fn the_api_security_keys_come_from_one_stored_secret_beside_the_app_secret() {
+    const KEYS_ARN: &str = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:wx-api-security-XyZ123";
+    const KEYS_PARAMETER: &str = "/wx-plugin-manager/api-security";
+    let emu = Emulator::start().unwrap();
+    emu.set_api_security_enforcement(DEMO_APPID, "required");
+    // The emulator's key file is the secret's format: a JSON object of the WX_API_* names.
+    let keys: serde_json::Map<String, Value> =
+        emu.api_security_env(DEMO_APPID).into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+    let keys = Value::Object(keys).to_string();
+    let json_secret = json!({ "secret": DEMO_SECRET }).to_string();
+    let ext = Extension::start(SESSION, &[(ARN, &json_secret), (KEYS_ARN, &keys)], &[(KEYS_PARAMETER, &keys)]);
+    for source in [("WX_API_SECURITY_SECRET_ARN", KEYS_ARN), ("WX_API_SECURITY_SECRET_PARAMETER", KEYS_PARAMETER)] {
+        let api = RuntimeApi::start();
+        let before = ext.requests();
+        let f = spawn(&emu, &ext, &api, &[("WX_SECRET_ARN", ARN), ("WX_API_SECURITY", "on"), source]);
+        for _ in 0..2 {
+            let result = api.invoke(&json!({"action":"list"}), TIMEOUT).response();
+            assert_eq!(result["errCode"], 0, "{source:?}: {result}");
+        }
+        assert_eq!(ext.requests() - before, 2, "the app secret and the keys, each once at cold start");
+        let sym_key = emu.api_security_env(DEMO_APPID).into_iter().find(|(k, _)| k == "WX_API_SYM_KEY").unwrap().1;
+        assert!(!f.output().contains(&sym_key) && !f.output().contains(DEMO_SECRET));
+    }
+}
