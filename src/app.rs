@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::observe::Usage;
 use crate::operation::Request;
 use crate::platform::Platform;
-use crate::token::{DurableStore, MemoryStore, RedisStore, TokenProvider, TokenStore};
+use crate::token::{DurableStore, DynamoStore, MemoryStore, RedisStore, TokenProvider, TokenStore};
 use crate::wechat::security::ApiSecurity;
 use crate::wechat::WeChatClient;
 
@@ -34,25 +34,27 @@ impl App {
             Some(security) => client.with_security(security),
             None => client,
         };
-        let redis = match &config.token_cache {
+        let store_error = |why| Error::Config(format!("WX_TOKEN_CACHE: {why}"));
+        // The fleet's store: the token cache, and a platform's durable state.
+        let fleet: Option<(Arc<dyn TokenStore>, Arc<dyn DurableStore>)> = match &config.token_cache {
             TokenCache::Memory => None,
-            TokenCache::Redis(url) => Some(Arc::new(
-                RedisStore::new(url.expose_secret()).map_err(|why| Error::Config(format!("WX_TOKEN_CACHE: {why}")))?,
-            )),
+            TokenCache::Redis(url) => Some(both(RedisStore::new(url.expose_secret()).map_err(store_error)?)),
+            TokenCache::DynamoDb { table } => Some(both(DynamoStore::from_env(table).map_err(store_error)?)),
         };
-        let shared = redis.clone().map(|r| r as Arc<dyn TokenStore>);
+        let shared = fleet.as_ref().map(|(tokens, _)| tokens.clone());
         let tokens = match &config.credentials {
             Credentials::Fixed { token, .. } => TokenSource::Fixed(token.clone()),
             Credentials::App { appid, secret } => {
                 TokenSource::Fetched(TokenProvider::new(config.token_endpoint, appid, secret.clone(), shared))
             }
             Credentials::Platform(platform) => {
-                let durable: Arc<dyn DurableStore> = match redis {
-                    Some(redis) => redis,
+                let durable: Arc<dyn DurableStore> = match fleet {
+                    Some((_, durable)) => durable,
                     None => {
                         tracing::warn!(
                             "third-party platform with WX_TOKEN_CACHE=memory: the ticket and refresh tokens live in \
-                             this instance only and die with it; set a redis:// URL for any real deployment"
+                             this instance only and die with it; set a redis:// URL or dynamodb://<table> for any \
+                             real deployment"
                         );
                         Arc::new(MemoryStore::default())
                     }
@@ -87,6 +89,12 @@ impl App {
     pub async fn execute(&self, request: &Request, deadline: Instant, usage: &mut Usage) -> Result<Value, Error> {
         self.caller.execute(request, deadline, usage).await
     }
+}
+
+/// One shared store as both the fleet's token cache and the durable store.
+fn both<S: TokenStore + DurableStore + 'static>(store: S) -> (Arc<dyn TokenStore>, Arc<dyn DurableStore>) {
+    let store = Arc::new(store);
+    (store.clone(), store)
 }
 
 /// API security as configured, made as the appid the calls are signed with: the mini program's, or (a third-party

@@ -29,6 +29,12 @@ pub enum TokenCache {
     Memory,
     /// In Redis, shared by every instance (the URL may carry a password).
     Redis(SecretString),
+    /// In a DynamoDB table, shared by every instance (`dynamodb://<table>`; region and credentials from the AWS
+    /// environment).
+    DynamoDb {
+        /// The table's name.
+        table: String,
+    },
 }
 
 /// A secret given in the environment, or the place it is kept.
@@ -92,7 +98,7 @@ pub struct Config {
     pub api_base: String,
     /// `WX_TOKEN_ENDPOINT`: `stable` (the default) or `classic`.
     pub token_endpoint: TokenEndpoint,
-    /// `WX_TOKEN_CACHE`: `memory` (the default) or a Redis URL.
+    /// `WX_TOKEN_CACHE`: `memory` (the default), a Redis URL, or `dynamodb://<table>`.
     pub token_cache: TokenCache,
     /// The key a gateway request may present as `Authorization: Bearer <key>`.
     pub gateway_key: Option<SecretString>,
@@ -148,11 +154,7 @@ impl Config {
             Some(_) => return Err(bad("WX_TOKEN_ENDPOINT must be stable or classic".to_owned())),
         };
 
-        let token_cache = match get("WX_TOKEN_CACHE").as_deref() {
-            None | Some("memory") => TokenCache::Memory,
-            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => TokenCache::Redis(url.into()),
-            Some(_) => return Err(bad("WX_TOKEN_CACHE must be memory or a redis:// URL".to_owned())),
-        };
+        let token_cache = token_cache(get("WX_TOKEN_CACHE").as_deref())?;
 
         let gateway_key = match get("GATEWAY_API_KEY") {
             Some(key) if key.len() < MIN_GATEWAY_KEY || key.contains(char::is_whitespace) => {
@@ -219,6 +221,29 @@ fn credentials(get: &impl Fn(&str) -> Option<String>) -> Result<Credentials, Err
                  WX_COMPONENT_APPID and its settings to act as a third-party platform)"
                 .into()))
         }
+    })
+}
+
+/// `WX_TOKEN_CACHE`: `memory` (the default), a Redis URL, or `dynamodb://<table>`.
+fn token_cache(value: Option<&str>) -> Result<TokenCache, Error> {
+    let forms = "memory, a redis:// (or rediss://) URL, or dynamodb://<table>";
+    Ok(match value {
+        None | Some("memory") => TokenCache::Memory,
+        Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => TokenCache::Redis(url.into()),
+        Some(url) if url.starts_with("dynamodb://") => {
+            let table = &url["dynamodb://".len()..];
+            // DynamoDB's rule for table names.
+            let valid = (3..=255).contains(&table.len())
+                && table.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+            if !valid {
+                return Err(Error::Config(format!(
+                    "WX_TOKEN_CACHE=dynamodb://<table> needs a DynamoDB table name: 3 to 255 letters, digits, _ . or - \
+                     (the forms are {forms})"
+                )));
+            }
+            TokenCache::DynamoDb { table: table.to_owned() }
+        }
+        Some(_) => return Err(Error::Config(format!("WX_TOKEN_CACHE must be {forms}"))),
     })
 }
 
@@ -358,7 +383,8 @@ mod tests {
         assert!(!config(&[creds[0], creds[1], ("WX_METRICS", "off")]).unwrap().metrics);
         assert!(with("WX_API_BASE", "ftp://x").contains("http(s)"));
         assert!(with("WX_API_BASE", "not a url").contains("not a URL"));
-        assert!(with("WX_TOKEN_CACHE", "disk").contains("memory or a redis"));
+        let disk = with("WX_TOKEN_CACHE", "disk");
+        assert!(disk.contains("memory, a redis:// (or rediss://) URL, or dynamodb://<table>"), "{disk}");
         let redis = config(&[creds[0], creds[1], ("WX_TOKEN_CACHE", "rediss://:pa55word@cache:6379")]).unwrap();
         assert!(matches!(redis.token_cache, TokenCache::Redis(_)));
         assert!(!format!("{redis:?}").contains("pa55word"));
@@ -367,6 +393,26 @@ mod tests {
         let c = config(&[creds[0], creds[1], ("GATEWAY_API_KEY", "0123456789abcdef")]).unwrap();
         assert!(c.gateway_key.is_some());
         assert!(!format!("{c:?}").contains("0123456789abcdef"));
+    }
+
+    #[test]
+    fn a_dynamodb_token_cache_names_a_valid_table() {
+        let creds = [("WX_APPID", "a"), ("WX_SECRET", "s")];
+        let cache =
+            |v: &str| config(&[("WX_APPID", "a"), ("WX_SECRET", "s"), ("WX_TOKEN_CACHE", v)]).map(|c| c.token_cache);
+        for table in ["wx-tokens", "abc", "My_Table.v2-prod", &"t".repeat(255)] {
+            let url = format!("dynamodb://{table}");
+            assert!(matches!(cache(&url), Ok(TokenCache::DynamoDb { table: ref t }) if t == table), "{url}");
+        }
+        for table in ["", "ab", "wx tokens", "wx/tokens", "table:1", "tablé", &"t".repeat(256)] {
+            let why = match cache(&format!("dynamodb://{table}")) {
+                Err(Error::Config(why)) => why,
+                other => panic!("dynamodb://{table} accepted: {other:?}"),
+            };
+            assert!(why.contains("3 to 255 letters, digits, _ . or -") && why.contains("memory, a redis://"), "{why}");
+        }
+        let why = config_error(&[creds[0], creds[1], ("WX_TOKEN_CACHE", "dynamo://wx-tokens")]);
+        assert!(why.contains("dynamodb://<table>"), "{why}");
     }
 
     #[test]

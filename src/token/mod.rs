@@ -1,7 +1,9 @@
 //! Access tokens: fetched lazily, shared by concurrent callers (single flight), refreshed 5 minutes before expiry,
 //! dropped after a token error only if still the cached one, never force-refreshed; failures are not cached.
 
+mod dynamodb;
 mod redis;
+mod sigv4;
 mod store;
 
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use crate::error::{Error, Failure};
 use crate::wechat::client::{time_left, WITHHELD};
 use crate::wechat::{codes, errcode, errmsg, Answer, WeChatClient};
 
+pub use dynamodb::DynamoStore;
 pub use redis::RedisStore;
 pub use store::{DurableStore, Lock, MemoryStore, StoreFailure, TokenStore};
 

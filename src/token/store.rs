@@ -45,7 +45,7 @@ pub trait DurableStore: Send + Sync {
     async fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreFailure>;
 }
 
-/// The durable store of one container: enough for one instance (and for tests); a fleet needs Redis, or the ticket
+/// The durable store of one container: enough for one instance (and for tests); a fleet needs Redis or DynamoDB, or the ticket
 /// pushed to one instance is unknown to the others.
 #[derive(Default)]
 pub struct MemoryStore {
