@@ -7,15 +7,11 @@ mod support;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::json;
 use support::dynalite::{self, store_at, Dynalite};
 use support::function::Function;
-use support::runtime_api::{Outcome, RuntimeApi};
-use support::setup::TIMEOUT;
-use wx_plugin_manager::emulator::{
-    Emulator, Fault, DEMO_APPID, DEMO_COMPONENT_AES_KEY, DEMO_COMPONENT_APPID, DEMO_COMPONENT_SECRET,
-    DEMO_COMPONENT_TOKEN, DEMO_SECRET,
-};
+use support::runtime_api::RuntimeApi;
+use wx_plugin_manager::emulator::{DEMO_APPID, DEMO_SECRET};
 use wx_plugin_manager::token::{now_ms, CachedToken, DurableStore, Lock, StoreFailure, TokenStore, REFRESH_MARGIN};
 
 const CREDENTIALS: [&str; 3] = [dynalite::ACCESS_KEY_ID, dynalite::SECRET_ACCESS_KEY, dynalite::SESSION_TOKEN];
@@ -268,124 +264,5 @@ fn without_a_region_or_credentials_the_cold_start_fails_with_a_config_error_nami
         for credential in CREDENTIALS {
             assert!(!message.contains(credential) && !f.output().contains(credential));
         }
-    }
-}
-
-/// `size` function processes sharing the table, with the demo mini program's credentials.
-fn fleet(server: &Dynalite, emu: &Emulator, api: &RuntimeApi, size: usize) -> Vec<Function> {
-    let cache = server.token_cache();
-    let aws = server.aws_env();
-    let mut env = vec![
-        ("WX_APPID", DEMO_APPID),
-        ("WX_SECRET", DEMO_SECRET),
-        ("WX_API_BASE", emu.base_url()),
-        ("WX_TOKEN_CACHE", cache.as_str()),
-    ];
-    env.extend(aws.iter().map(|(k, v)| (*k, v.as_str())));
-    let functions = (0..size).map(|_| Function::spawn(api, &env)).collect();
-    assert!(api.wait_for_polls(size, Duration::from_secs(30)), "every instance polls");
-    functions
-}
-
-#[test]
-fn a_fleet_on_dynamodb_makes_one_token_call_and_one_refetch_after_invalidation() {
-    let server = Dynalite::start();
-    let emu = Emulator::start().unwrap();
-    let api = RuntimeApi::start();
-    let functions = fleet(&server, &emu, &api, 12);
-    let round = || {
-        for (i, outcome) in api.invoke_many(&vec![json!({"action":"list"}); 12], TIMEOUT).into_iter().enumerate() {
-            match outcome {
-                Outcome::Response(r) => assert_eq!(r["errCode"], 0, "invocation {i}: {r}"),
-                other => panic!("invocation {i}: {other:?}"),
-            }
-        }
-    };
-    // Slow the one fetch so that every instance arrives while it is under way.
-    emu.script("/cgi-bin/stable_token", Fault::Delay { ms: 500 }, 1);
-    round();
-    assert_eq!(emu.token_calls(), 1);
-    let key = format!("wx:token:stable:{DEMO_APPID}");
-    let stored = runtime().block_on(server.store().load(&key)).unwrap().expect("the token is in the table");
-    assert_eq!(secrecy::ExposeSecret::expose_secret(&stored.value), emu.issued_tokens()[0]);
-
-    emu.invalidate_tokens(DEMO_APPID);
-    emu.script("/cgi-bin/stable_token", Fault::Delay { ms: 500 }, 1);
-    round();
-    assert_eq!(emu.token_calls(), 2, "exactly one refetch for the whole fleet");
-    let output: String = functions.iter().map(Function::output).collect();
-    for credential in CREDENTIALS {
-        assert!(!output.contains(credential), "an AWS credential was logged");
-    }
-}
-
-#[test]
-fn instances_survive_dynamodb_dying_and_share_the_cache_again_once_it_is_back() {
-    let mut server = Dynalite::start();
-    let emu = Emulator::start().unwrap();
-    let api = RuntimeApi::start();
-    let functions = fleet(&server, &emu, &api, 4);
-    let round = || {
-        let outcomes = api.invoke_many(&vec![json!({"action":"list"}); 4], TIMEOUT);
-        assert!(outcomes.iter().all(|o| matches!(o, Outcome::Response(r) if r["errCode"] == 0)), "{outcomes:?}");
-    };
-    round();
-    server.kill();
-    emu.invalidate_tokens(DEMO_APPID);
-    round();
-    let output: String = functions.iter().map(Function::output).collect();
-    assert!(output.contains("DynamoDB token cache unavailable"), "a warning says so");
-    let without = emu.token_calls();
-
-    server.restart();
-    std::thread::sleep(Duration::from_millis(1_500));
-    emu.invalidate_tokens(DEMO_APPID);
-    emu.script("/cgi-bin/stable_token", Fault::Delay { ms: 500 }, 1);
-    round();
-    assert_eq!(emu.token_calls(), without + 1, "one fetch for the fleet again");
-}
-
-#[test]
-fn a_platform_keeps_its_ticket_and_refresh_tokens_in_dynamodb_for_every_instance() {
-    let server = Dynalite::start();
-    let emu = Emulator::start().unwrap();
-    let cache = server.token_cache();
-    let aws = server.aws_env();
-    let mut env = vec![
-        ("WX_COMPONENT_APPID", DEMO_COMPONENT_APPID),
-        ("WX_COMPONENT_SECRET", DEMO_COMPONENT_SECRET),
-        ("WX_COMPONENT_TOKEN", DEMO_COMPONENT_TOKEN),
-        ("WX_COMPONENT_AES_KEY", DEMO_COMPONENT_AES_KEY),
-        ("WX_API_BASE", emu.base_url()),
-        ("WX_TOKEN_CACHE", cache.as_str()),
-    ];
-    env.extend(aws.iter().map(|(k, v)| (*k, v.as_str())));
-    let push = |api: &RuntimeApi, push: wx_plugin_manager::emulator::PlatformPush| {
-        let reply = api.invoke(&push.http_api_event(), TIMEOUT).response();
-        assert_eq!((&reply["statusCode"], &reply["body"]), (&json!(200), &json!("success")), "{reply}");
-    };
-
-    let first_api = RuntimeApi::start();
-    let first = Function::spawn(&first_api, &env);
-    push(&first_api, emu.push_ticket(DEMO_COMPONENT_APPID));
-    push(&first_api, emu.authorize(DEMO_COMPONENT_APPID, DEMO_APPID, &[40]));
-    let store = server.store();
-    let stored = |key: String| runtime().block_on(store.get(&key)).unwrap();
-    let ticket = stored(format!("wx:platform:{DEMO_COMPONENT_APPID}:ticket")).expect("the ticket is stored");
-    assert!(ticket.ends_with(&format!("|{}", emu.current_ticket(DEMO_COMPONENT_APPID).unwrap())), "{ticket}");
-    let refresh = stored(format!("wx:platform:{DEMO_COMPONENT_APPID}:refresh:{DEMO_APPID}"));
-    assert_eq!(refresh, emu.refresh_token(DEMO_COMPONENT_APPID, DEMO_APPID));
-    let first_output = first.output();
-    drop(first);
-
-    // Another instance, which saw none of the pushes, acts for the mini program from what the table holds.
-    let second_api = RuntimeApi::start();
-    let second = Function::spawn(&second_api, &env);
-    let list = json!({"action":"list","authorizerAppid":DEMO_APPID});
-    let answer: Value = second_api.invoke(&list, TIMEOUT).response();
-    assert_eq!(answer["errCode"], 0, "{answer}");
-    let output = first_output + &second.output();
-    for secret in CREDENTIALS.into_iter().chain([DEMO_COMPONENT_SECRET, ticket.as_str()]) {
-        assert!(!output.contains(secret), "a secret was logged");
     }
 }

@@ -3,13 +3,10 @@
 
 mod support;
 
-use std::collections::{HashMap, HashSet};
-
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::function::Function;
-use support::redis::RedisServer;
 use support::runtime_api::{Outcome, RuntimeApi};
 use support::setup::TIMEOUT;
 use wx_plugin_manager::emulator::{
@@ -193,86 +190,6 @@ fn a_revoked_mini_program_fails_clearly_whether_or_not_the_push_arrived() {
 }
 
 #[test]
-fn with_redis_twenty_instances_share_one_component_token_and_one_authorizer_token_per_mini_program() {
-    let redis = RedisServer::start();
-    let emu = Emulator::start().unwrap();
-    let api = RuntimeApi::start();
-    let url = redis.url();
-    let env = platform_env(&emu, &[("WX_TOKEN_CACHE", &url)]);
-    let functions: Vec<Function> = (0..20).map(|_| Function::spawn(&api, &env)).collect();
-    assert!(api.wait_for_polls(20, Duration::from_secs(30)), "every instance polls");
-
-    // Each push reaches whichever instance is free; what it stores, every instance sees.
-    assert_success(&deliver(&api, &emu.push_ticket(COMPONENT)));
-    let ticket_key = format!("wx:platform:{COMPONENT}:ticket");
-    assert_eq!(redis.cli(&["PTTL", &ticket_key]), "-1", "the ticket is kept without a TTL");
-    assert_success(&deliver(&api, &emu.authorize(COMPONENT, DEMO_APPID, &[40])));
-    assert_success(&deliver(&api, &emu.authorize(COMPONENT, BUYER, &[40])));
-    let refresh_key = format!("wx:platform:{COMPONENT}:refresh:{DEMO_APPID}");
-    assert_eq!(redis.cli(&["GET", &refresh_key]), emu.refresh_token(COMPONENT, DEMO_APPID).unwrap());
-    assert_eq!(redis.cli(&["PTTL", &refresh_key]), "-1", "refresh tokens are kept without a TTL");
-
-    let round = || {
-        let events: Vec<Value> = (0..40).map(|i| list_for(if i % 2 == 0 { DEMO_APPID } else { BUYER })).collect();
-        for (i, outcome) in api.invoke_many(&events, TIMEOUT).into_iter().enumerate() {
-            match outcome {
-                Outcome::Response(r) => assert_eq!(r["errCode"], 0, "invocation {i}: {r}"),
-                other => panic!("invocation {i}: {other:?}"),
-            }
-        }
-    };
-    round();
-    assert_eq!(emu.component_token_calls(), 1, "one component token for the fleet");
-    let tokens_by_appid = || {
-        let mut seen: HashMap<String, HashSet<String>> = HashMap::new();
-        for request in emu.requests().iter().filter(|r| r.path == "/wxa/plugin") {
-            let token = request.query_param("access_token").unwrap();
-            let appid = emu.token_record(&token).unwrap().appid;
-            seen.entry(appid).or_default().insert(token);
-        }
-        seen
-    };
-    let seen = tokens_by_appid();
-    assert_eq!(seen[DEMO_APPID].len(), 1, "one authorizer token for {DEMO_APPID}: {seen:?}");
-    assert_eq!(seen[BUYER].len(), 1, "one authorizer token for {BUYER}: {seen:?}");
-
-    // WeChat voids both authorizer tokens: the fleet fetches exactly one new one per mini program.
-    emu.invalidate_tokens(DEMO_APPID);
-    emu.invalidate_tokens(BUYER);
-    let before = emu.authorizer_token_calls();
-    round();
-    assert_eq!(emu.authorizer_token_calls() - before, 2, "one fetch per mini program for the whole fleet");
-    assert_eq!(emu.component_token_calls(), 1);
-    let output: String = functions.iter().map(Function::output).collect();
-    assert!(!output.contains(DEMO_COMPONENT_SECRET) && !output.contains(support::redis::PASSWORD));
-}
-
-#[test]
-fn a_lost_refresh_token_is_recovered_from_wechat_s_list_and_a_rotated_one_is_saved() {
-    let redis = RedisServer::start();
-    let emu = Emulator::start().unwrap();
-    let api = RuntimeApi::start();
-    let url = redis.url();
-    let _function = Function::spawn(&api, &platform_env(&emu, &[("WX_TOKEN_CACHE", &url)]));
-    assert_success(&deliver(&api, &emu.push_ticket(COMPONENT)));
-    assert_success(&deliver(&api, &emu.authorize(COMPONENT, BUYER, &[40])));
-    let refresh_key = format!("wx:platform:{COMPONENT}:refresh:{BUYER}");
-
-    // Redis lost the refresh token (a flush, a failover) and WeChat voided the access token.
-    redis.cli(&["DEL", &refresh_key]);
-    emu.invalidate_tokens(BUYER);
-    assert_eq!(api.invoke(&list_for(BUYER), TIMEOUT).response()["errCode"], 0);
-    assert_eq!(emu.count("/cgi-bin/component/api_get_authorizer_list"), 1);
-    assert_eq!(redis.cli(&["GET", &refresh_key]), emu.refresh_token(COMPONENT, BUYER).unwrap());
-
-    // WeChat rotates the refresh token: the new one is saved when it comes back with an access token.
-    let rotated = emu.rotate_refresh_token(COMPONENT, BUYER);
-    emu.invalidate_tokens(BUYER);
-    assert_eq!(api.invoke(&list_for(BUYER), TIMEOUT).response()["errCode"], 0);
-    assert_eq!(redis.cli(&["GET", &refresh_key]), rotated);
-}
-
-#[test]
 fn during_a_key_rotation_pushes_under_the_previous_key_are_still_taken() {
     let emu = Emulator::start().unwrap();
     let api = RuntimeApi::start();
@@ -286,29 +203,6 @@ fn during_a_key_rotation_pushes_under_the_previous_key_are_still_taken() {
     assert_success(&deliver(&api, &emu.push_ticket(COMPONENT)));
     assert_success(&deliver(&api, &emu.authorize(COMPONENT, DEMO_APPID, &[40])));
     assert_eq!(api.invoke(&list_for(DEMO_APPID), TIMEOUT).response()["errCode"], 0);
-}
-
-#[test]
-fn a_verified_push_that_cannot_be_stored_is_not_answered_success() {
-    let mut redis = RedisServer::start();
-    let emu = Emulator::start().unwrap();
-    let api = RuntimeApi::start();
-    let url = redis.url();
-    let function = Function::spawn(&api, &platform_env(&emu, &[("WX_TOKEN_CACHE", &url)]));
-    assert_success(&deliver(&api, &emu.push_ticket(COMPONENT)));
-
-    redis.kill();
-    let reply = deliver(&api, &emu.push_ticket(COMPONENT));
-    assert_eq!(reply["statusCode"], 503, "WeChat must not hear success for a ticket that was not kept: {reply}");
-    let reply = deliver(&api, &emu.authorize(COMPONENT, DEMO_APPID, &[40]));
-    assert_eq!(reply["statusCode"], 503, "nor for a refresh token that was not kept: {reply}");
-    assert!(function.output().contains("push_unstored"));
-
-    // Back up (empty, as after a failover): the next push is kept, and the mini program is recovered from the list.
-    redis.restart();
-    assert_success(&deliver(&api, &emu.push_ticket(COMPONENT)));
-    assert_eq!(api.invoke(&list_for(DEMO_APPID), TIMEOUT).response()["errCode"], 0);
-    assert_eq!(emu.count("/cgi-bin/component/api_get_authorizer_list"), 1);
 }
 
 #[test]

@@ -201,7 +201,7 @@ fn platform(command: PlatformCommand) -> ExitCode {
     logging::init(logging::Target::Stderr);
     let own = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     if own("WX_TOKEN_CACHE").is_none_or(|cache| cache == "memory") {
-        eprintln!("wxpm platform: WX_TOKEN_CACHE is memory: nothing stored outlives this command (set a redis:// URL)");
+        eprintln!("wxpm platform: WX_TOKEN_CACHE is memory: nothing stored outlives this command (set dynamodb://<table> or a redis:// URL)");
     }
     let Some(runtime) = runtime() else { return ExitCode::FAILURE };
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -7,3 +7,4 @@ pub mod function;
 pub mod redis;
 pub mod runtime_api;
 pub mod setup;
+pub mod shared_store;
