@@ -11,11 +11,17 @@
 //! run), warm CPU per invocation (the time the process ran, from the scheduler), peak RSS, cold start (spawn to first poll, median),
 //! output lines per invocation and the binary's size. `cargo bench --bench lambda`; INVOCATIONS (default 30000) sets
 //! each function's share; LAMBDA_BUILD (e.g. `--arm64`) adds flags to `cargo lambda build`; CANDIDATES
-//! (`name=path/to/bootstrap …`) adds other builds of the function to the run, to compare a change side by side.
+//! (`name=path/to/bootstrap …`) adds other builds of the function to the run, to compare a change side by side;
+//! STORES (`redis`, `dynamodb`, or both) adds the same artefact configured with that shared store (a local
+//! redis-server or dynalite, started here) beside the default (memory) configuration.
 
 #[path = "../tests/support/runtime_api.rs"]
 #[allow(dead_code)]
 mod runtime_api;
+
+#[path = "../tests/support/dynalite.rs"]
+#[allow(dead_code)]
+mod dynalite;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -168,6 +174,34 @@ fn main() {
         },
         Subject { name: "bare echo".into(), binary: artefact("echo"), env: vec![], check: |_| true },
     ];
+    // Kept alive for the whole run.
+    let mut stores: Vec<Box<dyn std::any::Any>> = Vec::new();
+    for store in std::env::var("STORES").unwrap_or_default().split([',', ' ']).filter(|s| !s.is_empty()) {
+        let mut subject = function(&format!("wx-plugin-manager ({store})"), artefact("wx-plugin-manager"));
+        match store {
+            "redis" => {
+                let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+                let child = Command::new("redis-server")
+                    .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .expect("redis-server is installed");
+                while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                subject.env.push(pair("WX_TOKEN_CACHE", &format!("redis://127.0.0.1:{port}")));
+                stores.push(Box::new(KillOnDrop(child)));
+            }
+            "dynamodb" => {
+                let server = dynalite::Dynalite::start();
+                subject.env.push(pair("WX_TOKEN_CACHE", &server.token_cache()));
+                subject.env.extend(server.aws_env().into_iter().map(|(k, v)| (k.to_owned(), v)));
+                stores.push(Box::new(server));
+            }
+            other => panic!("STORES takes redis and dynamodb, not {other}"),
+        }
+        subjects.push(subject);
+    }
     for candidate in std::env::var("CANDIDATES").unwrap_or_default().split_whitespace() {
         let (name, path) = candidate.split_once('=').expect("CANDIDATES holds name=path pairs");
         subjects.push(function(name, PathBuf::from(path)));
@@ -246,4 +280,15 @@ fn main() {
     let out = root.join("target/bench-lambda.md");
     std::fs::write(&out, &table).unwrap();
     println!("(also written to {})", out.display());
+    drop(stores);
+}
+
+/// A store server that goes with the run.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -1,5 +1,7 @@
-//! Token acquisition: from this instance's memory, and from a shared Redis, on a hit and on a miss (a fetch from the
-//! emulator's stable_token endpoint on loopback). Needs `redis-server` on PATH for the Redis half.
+//! Token acquisition: from this instance's memory, and from a shared store (Redis, DynamoDB), on a hit and on a miss
+//! (a fetch from the emulator's stable_token endpoint on loopback). Needs `redis-server` on PATH for the Redis part,
+//! and dynalite (`cd tests/dynalite && npm ci`) for the DynamoDB part: a local server, so the figures are the
+//! function's own cost plus loopback, not DynamoDB's service latency.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -10,6 +12,10 @@ use secrecy::ExposeSecret;
 use wx_plugin_manager::config::TokenEndpoint;
 use wx_plugin_manager::emulator::{Emulator, DEMO_APPID, DEMO_SECRET};
 use wx_plugin_manager::token::{RedisStore, TokenProvider, TokenStore};
+
+#[allow(dead_code)] // the test support's other helpers
+#[path = "../tests/support/dynalite.rs"]
+mod dynalite;
 use wx_plugin_manager::wechat::WeChatClient;
 
 struct Redis(Child, u16);
@@ -84,8 +90,29 @@ fn token_acquisition(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
-    group.finish();
     drop(redis);
+
+    let server = dynalite::Dynalite::start();
+    let store: Arc<dyn TokenStore> = Arc::new(server.store());
+    let (shared_token, _) = runtime.block_on(provider(Some(store.clone())).token(&client, deadline())).unwrap();
+    group.bench_function("dynamodb_hit", |b| {
+        b.iter_batched(
+            || provider(Some(store.clone())),
+            |fresh| runtime.block_on(fresh.token(&client, deadline())).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("dynamodb_miss", |b| {
+        b.iter_batched(
+            || {
+                runtime.block_on(store.remove_if(&key, shared_token.expose_secret())).unwrap();
+                provider(Some(store.clone()))
+            },
+            |fresh| runtime.block_on(fresh.token(&client, deadline())).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
 }
 
 criterion_group!(benches, token_acquisition);
