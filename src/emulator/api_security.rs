@@ -273,16 +273,7 @@ pub(crate) fn open(
     now: i64,
 ) -> Result<Option<Session>, WxError> {
     if !headers.secured() {
-        let owner_keys = match owner {
-            Owner::Account(appid) | Owner::Component(appid) => world.api_security_of(appid),
-            Owner::AnyComponent => None,
-        };
-        return match owner_keys {
-            Some(keys) if keys.enforcement == Enforcement::Required => {
-                Err(WxError::new(codes::API_SECURITY_MISSING_APPID))
-            }
-            _ => Ok(None),
-        };
+        return plain_call(world, owner);
     }
     let appid = headers.appid.as_deref().ok_or(WxError::new(codes::API_SECURITY_MISSING_APPID))?;
     let timestamp = headers.timestamp.as_deref().and_then(|t| t.trim().parse::<u64>().ok());
@@ -313,9 +304,38 @@ pub(crate) fn open(
     if !app_key.verifies(&signed_bytes(&urlpath, appid, timestamp, body), signature) {
         return Err(WxError::new(codes::API_SECURITY_INVALID_SIGNATURE));
     }
+    let aad = additional_data(&urlpath, appid, timestamp, &keys.sym_sn);
+    let fields = decrypt(&sym_key, body, &aad, appid, timestamp)?;
+    Ok(Some(Session {
+        appid: appid.to_owned(),
+        urlpath,
+        keys: keys.clone(),
+        body: Value::Object(fields).to_string().into_bytes(),
+    }))
+}
+
+/// A plain call: allowed unless its owner requires the layer (then WeChat's plain 40233).
+fn plain_call(world: &World, owner: &Owner) -> Result<Option<Session>, WxError> {
+    let owner_keys = match owner {
+        Owner::Account(appid) | Owner::Component(appid) => world.api_security_of(appid),
+        Owner::AnyComponent => None,
+    };
+    match owner_keys {
+        Some(keys) if keys.enforcement == Enforcement::Required => Err(WxError::new(codes::API_SECURITY_MISSING_APPID)),
+        _ => Ok(None),
+    }
+}
+
+/// The request's fields, decrypted and checked (`_appid`, `_timestamp`), without the layer's three: or 40235.
+fn decrypt(
+    sym_key: &SymKey,
+    body: &[u8],
+    aad: &str,
+    appid: &str,
+    timestamp: u64,
+) -> Result<serde_json::Map<String, Value>, WxError> {
     let invalid = || WxError::new(codes::API_SECURITY_INVALID_ENCRYPT);
     let envelope: Envelope = serde_json::from_slice(body).map_err(|_| invalid())?;
-    let aad = additional_data(&urlpath, appid, timestamp, &keys.sym_sn);
     let plaintext = sym_key.open(&envelope, aad.as_bytes()).map_err(|_| invalid())?;
     let Ok(Value::Object(mut fields)) = serde_json::from_slice::<Value>(&plaintext) else { return Err(invalid()) };
     let stamped = fields.get("_appid").and_then(Value::as_str) == Some(appid)
@@ -326,12 +346,7 @@ pub(crate) fn open(
     for field in ["_n", "_appid", "_timestamp"] {
         fields.remove(field);
     }
-    Ok(Some(Session {
-        appid: appid.to_owned(),
-        urlpath,
-        keys: keys.clone(),
-        body: Value::Object(fields).to_string().into_bytes(),
-    }))
+    Ok(fields)
 }
 
 /// A secured answer: the envelope's compact JSON and the `Wechatmp-*` headers.
