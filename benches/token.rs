@@ -7,7 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion};
 use secrecy::ExposeSecret;
 use wx_plugin_manager::config::TokenEndpoint;
 use wx_plugin_manager::emulator::{Emulator, DEMO_APPID, DEMO_SECRET};
@@ -66,53 +67,47 @@ fn token_acquisition(c: &mut Criterion) {
     });
 
     let Some(redis) = Redis::start() else {
-        eprintln!("redis-server is not installed: the Redis benchmarks did not run");
+        eprintln!("redis-server is not installed: the shared-store benchmarks did not run");
         return;
     };
     let _inside = runtime.enter();
-    let store: Arc<dyn TokenStore> = Arc::new(RedisStore::new(&format!("redis://127.0.0.1:{}", redis.1)).unwrap());
-    let key = format!("wx:token:stable:{DEMO_APPID}");
-    let (shared_token, _) = runtime.block_on(provider(Some(store.clone())).token(&client, deadline())).unwrap();
-    group.bench_function("redis_hit", |b| {
-        b.iter_batched(
-            || provider(Some(store.clone())),
-            |fresh| runtime.block_on(fresh.token(&client, deadline())).unwrap(),
-            BatchSize::SmallInput,
-        )
-    });
-    group.bench_function("redis_miss", |b| {
-        b.iter_batched(
-            || {
-                runtime.block_on(store.remove_if(&key, shared_token.expose_secret())).unwrap();
-                provider(Some(store.clone()))
-            },
-            |fresh| runtime.block_on(fresh.token(&client, deadline())).unwrap(),
-            BatchSize::SmallInput,
-        )
-    });
+    let redis_store = RedisStore::new(&format!("redis://127.0.0.1:{}", redis.1)).unwrap();
+    let shared = Shared { client: &client, runtime: &runtime, provider: &provider };
+    shared.bench(&mut group, "redis", Arc::new(redis_store));
     drop(redis);
-
-    let server = dynalite::Dynalite::start();
-    let store: Arc<dyn TokenStore> = Arc::new(server.store());
-    let (shared_token, _) = runtime.block_on(provider(Some(store.clone())).token(&client, deadline())).unwrap();
-    group.bench_function("dynamodb_hit", |b| {
-        b.iter_batched(
-            || provider(Some(store.clone())),
-            |fresh| runtime.block_on(fresh.token(&client, deadline())).unwrap(),
-            BatchSize::SmallInput,
-        )
-    });
-    group.bench_function("dynamodb_miss", |b| {
-        b.iter_batched(
-            || {
-                runtime.block_on(store.remove_if(&key, shared_token.expose_secret())).unwrap();
-                provider(Some(store.clone()))
-            },
-            |fresh| runtime.block_on(fresh.token(&client, deadline())).unwrap(),
-            BatchSize::SmallInput,
-        )
-    });
+    let dynalite = dynalite::Dynalite::start();
+    shared.bench(&mut group, "dynamodb", Arc::new(dynalite.store()));
     group.finish();
+}
+
+/// What a shared store's hit and miss need.
+struct Shared<'a, P> {
+    client: &'a WeChatClient,
+    runtime: &'a tokio::runtime::Runtime,
+    provider: &'a P,
+}
+
+impl<P: Fn(Option<Arc<dyn TokenStore>>) -> TokenProvider> Shared<'_, P> {
+    /// `<name>_hit`: a fresh instance finds the fleet's token in the store; `<name>_miss`: it fetches one (the
+    /// store's token removed first), and shares it.
+    fn bench(&self, group: &mut BenchmarkGroup<'_, WallTime>, name: &str, store: Arc<dyn TokenStore>) {
+        let deadline = || Instant::now() + Duration::from_secs(10);
+        let key = format!("wx:token:stable:{DEMO_APPID}");
+        let fresh = || (self.provider)(Some(store.clone()));
+        let (shared_token, _) = self.runtime.block_on(fresh().token(self.client, deadline())).unwrap();
+        let fetch = |provider: TokenProvider| self.runtime.block_on(provider.token(self.client, deadline())).unwrap();
+        group.bench_function(format!("{name}_hit"), |b| b.iter_batched(fresh, fetch, BatchSize::SmallInput));
+        group.bench_function(format!("{name}_miss"), |b| {
+            b.iter_batched(
+                || {
+                    self.runtime.block_on(store.remove_if(&key, shared_token.expose_secret())).unwrap();
+                    fresh()
+                },
+                fetch,
+                BatchSize::SmallInput,
+            )
+        });
+    }
 }
 
 criterion_group!(benches, token_acquisition);
