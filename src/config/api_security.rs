@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 use crate::error::Error;
@@ -24,8 +25,8 @@ const KEY_VARIABLES: [&str; 6] = [
     "WX_API_SIGNING_ORIGIN",
 ];
 
-/// `WX_API_SECURITY` and where its keys are.
-#[derive(Debug, Clone)]
+/// `WX_API_SECURITY` and where its keys are. Its `Debug` names the variables given, never their values.
+#[derive(Clone)]
 pub enum ApiSecuritySetting {
     /// Plain calls (the default).
     Off,
@@ -35,9 +36,23 @@ pub enum ApiSecuritySetting {
     Stored {
         /// The secret: a JSON object whose fields are the `WX_API_*` names.
         secret: StoredSecret,
-        /// The `WX_API_*` values given in the environment.
-        given: BTreeMap<&'static str, String>,
+        /// The `WX_API_*` values given in the environment (keys among them).
+        given: BTreeMap<&'static str, SecretString>,
     },
+}
+
+impl std::fmt::Debug for ApiSecuritySetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiSecuritySetting::Off => f.write_str("Off"),
+            ApiSecuritySetting::On(keys) => f.debug_tuple("On").field(keys).finish(),
+            ApiSecuritySetting::Stored { secret, given } => f
+                .debug_struct("Stored")
+                .field("secret", secret)
+                .field("given", &given.keys().collect::<Vec<_>>())
+                .finish(),
+        }
+    }
 }
 
 /// Reads `WX_API_SECURITY` and, when on, its keys or where they are kept.
@@ -51,8 +66,8 @@ pub fn setting(get: &impl Fn(&str) -> Option<String>) -> Result<ApiSecuritySetti
         (None, Some(name)) => Some(StoredSecret::Parameter { name, variable: "WX_API_SECURITY_SECRET_PARAMETER" }),
         (None, None) => None,
     };
-    let given: BTreeMap<&'static str, String> =
-        KEY_VARIABLES.into_iter().filter_map(|name| get(name).map(|value| (name, value))).collect();
+    let given: BTreeMap<&'static str, SecretString> =
+        KEY_VARIABLES.into_iter().filter_map(|name| get(name).map(|value| (name, SecretString::from(value)))).collect();
     match get("WX_API_SECURITY").as_deref().map(str::to_ascii_lowercase).as_deref() {
         None | Some("off") if stored.is_none() && given.is_empty() => Ok(ApiSecuritySetting::Off),
         None | Some("off") => Err(bad(
@@ -60,7 +75,8 @@ pub fn setting(get: &impl Fn(&str) -> Option<String>) -> Result<ApiSecuritySetti
         )),
         Some("on") => match stored {
             Some(secret) => Ok(ApiSecuritySetting::Stored { secret, given }),
-            None => keys(&|name| given.get(name).cloned()).map(|keys| ApiSecuritySetting::On(Arc::new(keys))),
+            None => keys(&|name| given.get(name).map(|v| v.expose_secret().to_owned()))
+                .map(|keys| ApiSecuritySetting::On(Arc::new(keys))),
         },
         Some("sm" | "sm2" | "sm4" | "sm4_gcm" | "sm2withsm3" | "sm2_sm4") => {
             Err(bad("WX_API_SECURITY: the SM4_GCM / SM2withSM3 algorithms are not supported; choose AES256_GCM and \
@@ -74,14 +90,15 @@ pub fn setting(get: &impl Fn(&str) -> Option<String>) -> Result<ApiSecuritySetti
 /// The keys from the stored secret's JSON object and the environment's values (a name in both is refused).
 pub fn keys_from_secret(
     text: &str,
-    given: &BTreeMap<&'static str, String>,
+    given: &BTreeMap<&'static str, SecretString>,
     variable: &str,
 ) -> Result<ApiSecurityKeys, Error> {
     let bad = |why: String| Error::Config(format!("{variable}: {why}"));
     let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(text) else {
         return Err(bad("the secret must be a JSON object of WX_API_* fields".into()));
     };
-    let mut values = given.clone();
+    let mut values: BTreeMap<&'static str, String> =
+        given.iter().map(|(name, value)| (*name, value.expose_secret().to_owned())).collect();
     for (name, value) in fields {
         // The emulator's key files carry the switch too: accepted when it says on.
         if name == "WX_API_SECURITY" && value.as_str().is_some_and(|v| v.eq_ignore_ascii_case("on")) {
@@ -157,15 +174,18 @@ fn certificates(text: &str) -> Result<Vec<(String, PlatformCert)>, Error> {
     Ok(certs)
 }
 
-/// `scheme://host[:port]`, without a trailing slash, path or query.
+/// `scheme://host[:port]` as WeChat would write it (host in lower case, no default port), from an origin without
+/// path, query, fragment or credentials: it is signed into every call, so any other spelling fails with 40234.
 fn origin_of(text: &str) -> Option<String> {
     let url = reqwest::Url::parse(text.trim()).ok()?;
     let plain = matches!(url.scheme(), "http" | "https")
         && url.host().is_some()
         && matches!(url.path(), "" | "/")
         && url.query().is_none()
-        && url.username().is_empty();
-    plain.then(|| text.trim().trim_end_matches('/').to_owned())
+        && url.fragment().is_none()
+        && url.username().is_empty()
+        && url.password().is_none();
+    plain.then(|| url.origin().ascii_serialization())
 }
 
 #[cfg(test)]
@@ -222,6 +242,20 @@ mod tests {
         ];
         let Ok(ApiSecuritySetting::On(keys)) = read(&env(&extra)) else { panic!("on") };
         assert_eq!(keys.signing_origin, "http://127.0.0.1:8088");
+        for (given, signed) in
+            [("HTTPS://API.Weixin.qq.com:443", "https://api.weixin.qq.com"), ("http://h:80/", "http://h")]
+        {
+            let Ok(ApiSecuritySetting::On(keys)) = read(&env(&[("WX_API_SIGNING_ORIGIN", given.into())])) else {
+                panic!("{given}")
+            };
+            assert_eq!(keys.signing_origin, signed);
+        }
+        for refused in ["https://h/#x", "https://:pw@h", "https://u@h"] {
+            assert!(
+                refusal(&env(&[("WX_API_SIGNING_ORIGIN", refused.into())])).contains("scheme and a host"),
+                "{refused}"
+            );
+        }
         assert_eq!(keys.key_sn.as_deref(), Some("97845f6ed842ea860df6fdf65941ff56"));
     }
 
@@ -270,9 +304,24 @@ mod tests {
         let text = Value::Object(fields).to_string();
         let keys = keys_from_secret(&text, &BTreeMap::new(), "WX_API_SECURITY_SECRET_ARN").unwrap();
         assert_eq!(keys.sym_sn, "fa05fe1e5bcc79b81ad5ad4b58acf787");
+        let given: BTreeMap<&'static str, SecretString> =
+            given.into_iter().map(|(k, v)| (k, SecretString::from(v))).collect();
         let both = keys_from_secret(&text, &given, "WX_API_SECURITY_SECRET_ARN").unwrap_err().to_string();
         assert!(both.contains("both in the secret and in the environment"), "{both}");
         let odd = keys_from_secret(r#"{"WX_API_SYM_KEYS": "x"}"#, &BTreeMap::new(), "WX_API_SECURITY_SECRET_ARN");
         assert!(odd.unwrap_err().to_string().contains("unknown field WX_API_SYM_KEYS"));
+    }
+
+    #[test]
+    fn debug_output_names_the_keys_given_never_their_values() {
+        let mut vars = env(&[("WX_API_SECURITY_SECRET_ARN", "arn:x".into())]);
+        vars.remove("WX_API_PRIVATE_KEY");
+        let setting = read(&vars).unwrap();
+        let shown = format!("{setting:?}");
+        assert!(shown.contains("WX_API_SYM_KEY"), "{shown}");
+        assert!(!shown.contains(SYM_KEY), "{shown}");
+        let Ok(on) = read(&env(&[])) else { panic!("on") };
+        let shown = format!("{on:?}");
+        assert!(!shown.contains(SYM_KEY) && !shown.contains("MIIEow"), "{shown}");
     }
 }

@@ -141,7 +141,11 @@ impl DynamoStore {
             Some(host) if matches!(endpoint.scheme(), "http" | "https") => host.to_owned(),
             _ => return Err(not_endpoint()),
         };
-        if endpoint.path() != "/" || endpoint.query().is_some() || !endpoint.username().is_empty() {
+        if endpoint.path() != "/"
+            || endpoint.query().is_some()
+            || !endpoint.username().is_empty()
+            || endpoint.password().is_some()
+        {
             return Err(not_endpoint());
         }
         let host = match endpoint.port() {

@@ -120,12 +120,9 @@ impl ApiSecurity {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
         let signed = header(SIGNATURE).is_some() || header(SIGNATURE_DEPRECATED).is_some();
         let envelope = serde_json::from_slice::<Envelope>(body).ok();
-        let Some(envelope) = envelope else {
-            if signed {
-                return Err(SecurityFailure::NotAnEnvelope);
-            }
-            return plain_error(body);
-        };
+        // A body that is not an envelope is judged as plain whatever its headers say: WeChat may or may not sign its
+        // plain errors, and an error passes plain anyway; a plain success never does.
+        let Some(envelope) = envelope else { return plain_error(body) };
         if !signed {
             return Err(SecurityFailure::Unsigned);
         }
@@ -134,9 +131,17 @@ impl ApiSecurity {
         }
         let timestamp: u64 = header(TIMESTAMP).and_then(|t| t.parse().ok()).ok_or(SecurityFailure::NoTimestamp)?;
         let urlpath = self.urlpath(path);
-        let (cert, signature) = self.certificate(&header)?;
+        let (cert, signature, retiring) = self.certificate(&header)?;
         if !cert.verifies(&signed_bytes(&urlpath, &self.appid, timestamp, body), signature) {
             return Err(SecurityFailure::BadSignature);
+        }
+        if retiring && !self.told_deprecated.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                current = header(SERIAL).unwrap_or_default(),
+                retiring = header(SERIAL_DEPRECATED).unwrap_or_default(),
+                "WeChat signed this answer with a platform certificate it is retiring: add the current one \
+                 (API安全 → 开放平台证书) to WX_API_PLATFORM_CERTS before the old one expires"
+            );
         }
         let age = now.abs_diff(timestamp);
         if age > FRESHNESS_SECS {
@@ -160,27 +165,19 @@ impl ApiSecurity {
         Ok(answer)
     }
 
-    /// The certificate the answer names and the signature made with it: the current one, or during a rotation the
-    /// deprecated one (the operator is told once to add the new certificate).
+    /// The certificate the answer names, the signature made with it, and whether it is the deprecated one (during a
+    /// rotation; the operator is told once, after it verified, to add the new certificate).
     fn certificate<'h>(
         &self,
         header: &impl Fn(&str) -> Option<&'h str>,
-    ) -> Result<(&PlatformCert, &'h str), SecurityFailure> {
+    ) -> Result<(&PlatformCert, &'h str, bool), SecurityFailure> {
         let known = |sn: &str| self.keys.platform_certs.iter().find(|(known, _)| known == sn).map(|(_, cert)| cert);
         if let (Some(cert), Some(signature)) = (header(SERIAL).and_then(known), header(SIGNATURE)) {
-            return Ok((cert, signature));
+            return Ok((cert, signature, false));
         }
         let deprecated = header(SERIAL_DEPRECATED).and_then(known);
         if let (Some(cert), Some(signature)) = (deprecated, header(SIGNATURE_DEPRECATED)) {
-            if !self.told_deprecated.swap(true, Ordering::Relaxed) {
-                tracing::warn!(
-                    current = header(SERIAL).unwrap_or_default(),
-                    retiring = header(SERIAL_DEPRECATED).unwrap_or_default(),
-                    "WeChat signed this answer with a platform certificate it is retiring: add the current one \
-                     (API安全 → 开放平台证书) to WX_API_PLATFORM_CERTS before the old one expires"
-                );
-            }
-            return Ok((cert, signature));
+            return Ok((cert, signature, true));
         }
         Err(SecurityFailure::UnknownCertificate(header(SERIAL).unwrap_or_default().to_owned()))
     }
@@ -307,7 +304,14 @@ mod tests {
         let plain_error = br#"{"errcode":40234,"errmsg":"invalid signature rid: 1"}"#;
         assert_eq!(crate::wechat::errcode(&layer.open(PATH, &none, plain_error, NOW).unwrap()), 40234);
         assert_eq!(layer.open(PATH, &none, br#"{"errcode":0,"errmsg":"ok"}"#, NOW), Err(SecurityFailure::PlainSuccess));
-        assert_eq!(layer.open(PATH, &headers, plain_error, NOW), Err(SecurityFailure::NotAnEnvelope));
+        let signed_plain = layer.open(PATH, &headers, plain_error, NOW).unwrap();
+        assert_eq!(
+            crate::wechat::errcode(&signed_plain),
+            40234,
+            "a plain error with signature headers is still WeChat's"
+        );
+        let signed_success = layer.open(PATH, &headers, br#"{"errcode":0,"errmsg":"ok"}"#, NOW);
+        assert_eq!(signed_success, Err(SecurityFailure::PlainSuccess));
     }
 
     #[test]
@@ -320,6 +324,10 @@ mod tests {
         headers.insert("Wechatmp-Signature", "AAAA".parse().unwrap());
         headers.insert("Wechatmp-Serial-Deprecated", "retiring".parse().unwrap());
         headers.insert("Wechatmp-Signature-Deprecated", signature);
+        let mut forged = headers.clone();
+        forged.insert("Wechatmp-Signature-Deprecated", "AAAA".parse().unwrap());
+        assert_eq!(layer.open(PATH, &forged, &body, NOW), Err(SecurityFailure::BadSignature));
+        assert!(!layer.told_deprecated.load(Ordering::Relaxed), "no warning for an answer that did not verify");
         assert!(layer.open(PATH, &headers, &body, NOW).is_ok());
         assert!(layer.told_deprecated.load(Ordering::Relaxed));
     }
