@@ -5,18 +5,16 @@
 //!
 //! What it decides where WeChat's documents are silent is listed in the emulator's documentation (`mod.rs`).
 
-use std::str::FromStr;
-
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::wire::WxError;
-use super::world::{is_false, World};
+use super::security_settings::{AppApiSecurity, Enforcement, PlatformCertKeys};
+use super::wire::{Sealed, WxError};
+use super::world::World;
 use crate::wechat::codes;
 use crate::wechat::security::envelope::{
-    additional_data, random, random_nonce_field, signed_bytes, Envelope, PlatformCert, Signer, SymKey,
+    additional_data, random, random_nonce_field, signed_bytes, Envelope, Signer, SymKey,
 };
 
 /// How far a request's `Wechatmp-TimeStamp` may be from the emulator's clock, either way.
@@ -25,174 +23,6 @@ pub const TIMESTAMP_WINDOW_SECS: i64 = 300;
 pub const STALE_BY_SECS: i64 = 360;
 /// The appid a [`Fault::ForeignAppid`](super::Fault::ForeignAppid) answer is made out to.
 pub const FOREIGN_APPID: &str = "wxforeignapp0001";
-/// The signing origin when a state file names none.
-pub const DEFAULT_SIGNING_ORIGIN: &str = "https://api.weixin.qq.com";
-
-/// Whether an account's (or platform's) API security is switched on in its console, and how strictly WeChat holds
-/// plain calls to it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Enforcement {
-    /// Switched off: plain calls only; a secured call answers 40238, as if no keys were set.
-    #[default]
-    Off,
-    /// Plain calls answered plain; secured calls checked and answered secured.
-    Optional,
-    /// Secured calls only: a plain call answers 40233.
-    Required,
-}
-
-impl Enforcement {
-    /// `off`, `optional` or `required`, as in the state file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Enforcement::Off => "off",
-            Enforcement::Optional => "optional",
-            Enforcement::Required => "required",
-        }
-    }
-}
-
-impl FromStr for Enforcement {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "off" => Ok(Enforcement::Off),
-            "optional" => Ok(Enforcement::Optional),
-            "required" => Ok(Enforcement::Required),
-            other => Err(format!("API security enforcement is off, optional or required, not {other:?}")),
-        }
-    }
-}
-
-/// One account's or platform's API security keys, as its console shows them after 随机生成密钥对 (the emulator
-/// keeps the app's private key because, like the console, it generated the pair for the user, and checks the
-/// request signatures with its public half). The keys of the built-in state are demo material made for the
-/// emulator, not secrets.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AppApiSecurity {
-    /// Whether the layer is on and whether plain calls are still answered; `off` when absent.
-    #[serde(default)]
-    pub enforcement: Enforcement,
-    /// API 对称密钥: standard base64 of 32 bytes (AES-256-GCM, both directions).
-    pub sym_key: String,
-    /// 对称密钥编号: 32 hex characters, the last field of every additional data.
-    pub sym_sn: String,
-    /// 应用私钥: an RSA key of 2048 bits or more, PEM (PKCS#1 as the console downloads it, or PKCS#8).
-    pub app_private_key: String,
-    /// 非对称密钥编号: 32 hex characters.
-    pub app_key_sn: String,
-    /// Certificate rotation in progress: answers also carry `Wechatmp-Serial-Deprecated` and
-    /// `Wechatmp-Signature-Deprecated`, signed with the world's `deprecated_cert`.
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub rotation: bool,
-}
-
-/// The platform side of API security, one for the whole world: where `urlpath` starts, and the platform
-/// certificates (开放平台证书) the answers are signed with. The built-in state's are demo material made for the
-/// emulator (self-signed), not secrets.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PlatformApiSecurity {
-    /// Scheme and host that `urlpath` starts with, e.g. `https://api.weixin.qq.com` (the default), whatever host
-    /// the emulator is called on.
-    pub signing_origin: String,
-    /// The current certificate: its number is `Wechatmp-Serial` and its key signs every secured answer. Needed as
-    /// soon as one account or platform has keys.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub platform_cert: Option<PlatformCertKeys>,
-    /// The certificate about to expire, used by accounts with `rotation` (and needed by them).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub deprecated_cert: Option<PlatformCertKeys>,
-}
-
-impl Default for PlatformApiSecurity {
-    fn default() -> Self {
-        PlatformApiSecurity {
-            signing_origin: DEFAULT_SIGNING_ORIGIN.to_owned(),
-            platform_cert: None,
-            deprecated_cert: None,
-        }
-    }
-}
-
-/// A platform certificate with its number and private key (which only WeChat, here the emulator, holds).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PlatformCertKeys {
-    /// 证书编号: 32 hex characters, as the MP page shows it (not the X.509 serial).
-    pub sn: String,
-    /// The X.509 certificate, PEM, as the MP page offers it for download.
-    pub cert: String,
-    /// The certificate's RSA private key, PEM.
-    pub private_key: String,
-}
-
-impl PlatformCertKeys {
-    fn signer(&self) -> Result<Signer, String> {
-        Signer::from_pem(&self.private_key).map_err(|e| format!("private_key: {e}"))
-    }
-
-    /// Parses, and checks that the key is the certificate's.
-    fn check(&self) -> Result<(), String> {
-        check_sn("sn", &self.sn)?;
-        let cert = PlatformCert::from_pem(&self.cert).map_err(|e| format!("cert: {e}"))?;
-        let probe = b"wx-plugin-manager emulator: does the key match the certificate?";
-        let signature = self.signer()?.sign(probe).map_err(|e| e.to_string())?;
-        if !cert.verifies(probe, &signature) {
-            return Err("private_key is not the key of cert".to_owned());
-        }
-        Ok(())
-    }
-}
-
-impl AppApiSecurity {
-    fn check(&self) -> Result<(), String> {
-        SymKey::from_base64(&self.sym_key).map_err(|e| format!("sym_key: {e}"))?;
-        check_sn("sym_sn", &self.sym_sn)?;
-        Signer::from_pem(&self.app_private_key).map_err(|e| format!("app_private_key: {e}"))?;
-        check_sn("app_key_sn", &self.app_key_sn)
-    }
-}
-
-fn check_sn(field: &str, sn: &str) -> Result<(), String> {
-    if sn.len() == 32 && sn.bytes().all(|b| b.is_ascii_hexdigit()) {
-        Ok(())
-    } else {
-        Err(format!("{field} must be 32 hex characters"))
-    }
-}
-
-/// What serde cannot check of the world's API security: keys that parse, certificates that match their keys, a
-/// signing origin of scheme and host only, and the certificates the accounts' settings need.
-pub(crate) fn validate(world: &World) -> Result<(), String> {
-    let platform = &world.api_security;
-    let origin = &platform.signing_origin;
-    let host = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
-    if host.is_none_or(|h| h.is_empty() || h.contains(['/', '?', '#'])) {
-        return Err(format!(
-            "api_security.signing_origin must be a scheme and a host without a path, e.g. {DEFAULT_SIGNING_ORIGIN}, \
-             not {origin:?}"
-        ));
-    }
-    for (name, cert) in [("platform_cert", &platform.platform_cert), ("deprecated_cert", &platform.deprecated_cert)] {
-        if let Some(cert) = cert {
-            cert.check().map_err(|e| format!("api_security.{name}: {e}"))?;
-        }
-    }
-    for (appid, keys) in world.api_security_keys() {
-        keys.check().map_err(|e| format!("{appid}: api_security: {e}"))?;
-        if platform.platform_cert.is_none() {
-            return Err(format!("{appid} has api_security keys: the world's api_security.platform_cert is needed"));
-        }
-        if keys.rotation && platform.deprecated_cert.is_none() {
-            return Err(format!("{appid}: api_security.rotation needs the world's api_security.deprecated_cert"));
-        }
-    }
-    Ok(())
-}
-
 /// What the function needs to speak API security as `appid` (a mini program or a platform): its environment
 /// variables, `WX_API_PLATFORM_CERTS` holding the current certificate only.
 pub(crate) fn env(world: &World, appid: &str) -> Result<Vec<(String, String)>, String> {
@@ -349,13 +179,6 @@ fn decrypt(
     Ok(fields)
 }
 
-/// A secured answer: the envelope's compact JSON and the `Wechatmp-*` headers.
-#[derive(Debug)]
-pub(crate) struct Sealed {
-    pub(crate) body: String,
-    pub(crate) headers: Vec<(&'static str, String)>,
-}
-
 impl Session {
     /// `answer` (a JSON object) with `_n`, `_appid` and `_timestamp`, encrypted and signed as WeChat answers, or
     /// spoiled as scripted.
@@ -414,11 +237,12 @@ impl Session {
 mod tests {
     use super::*;
     use crate::emulator::demo::{DEMO_APPID, DEMO_COMPONENT_APPID};
+    use crate::emulator::security_settings::DEFAULT_SIGNING_ORIGIN;
 
     #[test]
     fn the_builtin_world_gives_the_demo_app_and_platform_keys_switched_off() {
         let world = World::builtin();
-        validate(&world).unwrap();
+        world.validate().unwrap();
         for appid in [DEMO_APPID, DEMO_COMPONENT_APPID] {
             assert_eq!(world.api_security_of(appid).unwrap().enforcement, Enforcement::Off, "{appid}");
             let env = env(&world, appid).unwrap();

@@ -112,6 +112,7 @@ mod desk;
 mod platform;
 mod plugins;
 mod pushes;
+mod security_settings;
 mod server;
 mod state;
 mod token_api;
@@ -128,10 +129,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::watch;
 
-pub use api_security::{
-    AppApiSecurity, Enforcement, PlatformApiSecurity, PlatformCertKeys, DEFAULT_SIGNING_ORIGIN, FOREIGN_APPID,
-    STALE_BY_SECS, TIMESTAMP_WINDOW_SECS,
-};
+pub use api_security::{FOREIGN_APPID, STALE_BY_SECS, TIMESTAMP_WINDOW_SECS};
 pub use component_api::MAX_LIST_COUNT;
 pub use demo::{
     DEMO_APPID, DEMO_COMPONENT_AES_KEY, DEMO_COMPONENT_APPID, DEMO_COMPONENT_SECRET, DEMO_COMPONENT_TOKEN, DEMO_PLUGIN,
@@ -140,6 +138,9 @@ pub use demo::{
 pub use desk::PLUGIN_FUNC_SET;
 pub use platform::{AUTH_CODE_TTL_SECS, REFRESH_GRACE_SECS, TICKET_TTL_SECS};
 pub use pushes::PlatformPush;
+pub use security_settings::{
+    AppApiSecurity, Enforcement, PlatformApiSecurity, PlatformCertKeys, DEFAULT_SIGNING_ORIGIN,
+};
 pub use state::{Fault, LoggedRequest};
 pub use tokens::{Issued, TokenKind, TokenRecord, OVERLAP_SECS};
 pub use world::{Account, Application, Category, Component, PluginInfo, Settings, Status, World};

@@ -6,8 +6,14 @@ use http::{Method, Response, StatusCode};
 use http_body_util::Full;
 use serde_json::{json, Map, Value};
 
-use super::api_security::Sealed;
 use crate::wechat::codes;
+
+/// A secured answer: the envelope's compact JSON and the `Wechatmp-*` headers.
+#[derive(Debug)]
+pub(crate) struct Sealed {
+    pub(crate) body: String,
+    pub(crate) headers: Vec<(&'static str, String)>,
+}
 
 /// A WeChat error answer: the code, and an optional hint appended to WeChat's text.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::api_security::{self, AppApiSecurity, PlatformApiSecurity};
+use super::security_settings::{is_false, AppApiSecurity, PlatformApiSecurity};
 use crate::platform::crypt::MsgCrypt;
 
 /// Everything the emulator knows besides tokens: loadable from (and dumpable to) JSON.
@@ -182,10 +182,6 @@ fn yes() -> bool {
     true
 }
 
-pub(super) fn is_false(b: &bool) -> bool {
-    !*b
-}
-
 /// A third-party platform account (component): its secret and the message-check settings of its console.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -261,7 +257,7 @@ impl World {
             }
             c.validate()?;
         }
-        api_security::validate(self)
+        self.api_security.validate(self.api_security_keys())
     }
 
     /// Every mini program, plugin and platform with API security keys, and its keys.
