@@ -9,6 +9,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use serde_json::{json, Map, Value};
 
+use super::invalid::Invalid;
 use super::security_settings::{AppApiSecurity, Enforcement, PlatformCertKeys};
 use super::wire::{Sealed, WxError};
 use super::world::World;
@@ -25,10 +26,14 @@ pub const STALE_BY_SECS: i64 = 360;
 pub const FOREIGN_APPID: &str = "wxforeignapp0001";
 /// What the function needs to speak API security as `appid` (a mini program or a platform): its environment
 /// variables, `WX_API_PLATFORM_CERTS` holding the current certificate only.
-pub(crate) fn env(world: &World, appid: &str) -> Result<Vec<(String, String)>, String> {
-    let keys = world.api_security_of(appid).ok_or_else(|| format!("{appid} has no api_security keys"))?;
+pub(crate) fn env(world: &World, appid: &str) -> Result<Vec<(String, String)>, Invalid> {
+    let keys =
+        world.api_security_of(appid).ok_or_else(|| Invalid::World(format!("{appid} has no api_security keys")))?;
     let platform = &world.api_security;
-    let cert = platform.platform_cert.as_ref().ok_or("the world has no api_security.platform_cert")?;
+    let cert = platform
+        .platform_cert
+        .as_ref()
+        .ok_or(Invalid::World("the world has no api_security.platform_cert".to_owned()))?;
     let pairs = [
         ("WX_API_SECURITY", "on".to_owned()),
         ("WX_API_SYM_KEY", keys.sym_key.clone()),
@@ -203,7 +208,9 @@ impl Session {
         let mut envelope = key.seal(iv, aad.as_bytes(), Value::Object(fields).to_string().as_bytes());
         let body = serde_json::to_string(&envelope).map_err(|e| failed(e.to_string()))?;
         let message = signed_bytes(&self.urlpath, appid, at, body.as_bytes());
-        let sign = |cert: &PlatformCertKeys| cert.signer().and_then(|s| s.sign(&message).map_err(|e| e.to_string()));
+        let sign = |cert: &PlatformCertKeys| {
+            cert.signer().and_then(|s| s.sign(&message).map_err(|e| Invalid::World(e.to_string())))
+        };
 
         let mut headers = vec![("Wechatmp-Appid", appid.to_owned()), ("Wechatmp-TimeStamp", at.to_string())];
         if spoil == Some(Spoil::UnknownCertificate) {
@@ -212,14 +219,14 @@ impl Session {
             let unknown: String =
                 random::<16>().map_err(|e| failed(e.to_string()))?.iter().map(|b| format!("{b:02x}")).collect();
             headers.push(("Wechatmp-Serial", unknown));
-            headers.push(("Wechatmp-Signature", sign(signer).map_err(failed)?));
+            headers.push(("Wechatmp-Signature", sign(signer).map_err(|e| failed(e.to_string()))?));
             return Ok(Sealed { body, headers });
         }
         headers.push(("Wechatmp-Serial", current.sn.clone()));
-        headers.push(("Wechatmp-Signature", sign(current).map_err(failed)?));
+        headers.push(("Wechatmp-Signature", sign(current).map_err(|e| failed(e.to_string()))?));
         if let Some(deprecated) = platform.deprecated_cert.as_ref().filter(|_| self.keys.rotation) {
             headers.push(("Wechatmp-Serial-Deprecated", deprecated.sn.clone()));
-            headers.push(("Wechatmp-Signature-Deprecated", sign(deprecated).map_err(failed)?));
+            headers.push(("Wechatmp-Signature-Deprecated", sign(deprecated).map_err(|e| failed(e.to_string()))?));
         }
         if spoil == Some(Spoil::TamperedEnvelope) {
             // Signed, then altered on the way: one bit of the ciphertext flipped.
@@ -273,13 +280,13 @@ mod tests {
         for (breaks, expected) in broken {
             let mut world = World::builtin();
             breaks(&mut world);
-            let error = world.validate().unwrap_err();
+            let error = world.validate().unwrap_err().to_string();
             assert!(error.contains(expected), "{error:?} should mention {expected:?}");
         }
         let mut world = World::builtin();
         world.api_security.deprecated_cert = None;
         world.accounts[0].api_security.as_mut().unwrap().rotation = true;
-        assert!(world.validate().unwrap_err().contains("rotation"));
+        assert!(world.validate().unwrap_err().to_string().contains("rotation"));
     }
 
     #[test]

@@ -158,7 +158,7 @@ fn start_push_ticket(state: &mut State, body: &Map<String, Value>) -> Result<Val
     authenticate(c, body, "component_secret")?;
     let appid = c.appid.clone();
     // The emulator pushes at once: WeChat's documents do not say when the restarted service pushes.
-    issue_ticket(state, &appid).map_err(|e| WxError::hinted(codes::INVALID_COMPONENT, e))?.send();
+    issue_ticket(state, &appid).map_err(|e| WxError::hinted(codes::INVALID_COMPONENT, e.to_string()))?.send();
     Ok(json!({ "errcode": 0, "errmsg": "ok" }))
 }
 

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::desk::PLUGIN_FUNC_SET;
+use super::invalid::Invalid;
 use super::platform;
 use super::state::{lock, Fault, Shared, State};
 use super::wire::{json_reply, json_status, not_found, WireReply};
@@ -51,13 +52,13 @@ fn plugin_set() -> Vec<u32> {
 }
 
 impl PlatformOrder {
-    fn authorizer(&self) -> Result<&str, String> {
-        self.authorizer.as_deref().ok_or_else(|| "bad control request: authorizer missing".to_owned())
+    fn authorizer(&self) -> Result<&str, Invalid> {
+        self.authorizer.as_deref().ok_or_else(|| Invalid::Request("bad control request: authorizer missing".to_owned()))
     }
 }
 
 /// `POST /__emulator/platform/{push_ticket,authorize,revoke}`: answers the push as WeChat sent it.
-fn platform_control(state: &mut State, action: &str, order: PlatformOrder) -> Result<WireReply, String> {
+fn platform_control(state: &mut State, action: &str, order: PlatformOrder) -> Result<WireReply, Invalid> {
     let outgoing = match action {
         "push_ticket" => platform::issue_ticket(state, &order.component)?,
         "authorize" => platform::authorize(state, &order.component, order.authorizer()?, &order.func_ids)?,
@@ -68,8 +69,8 @@ fn platform_control(state: &mut State, action: &str, order: PlatformOrder) -> Re
 }
 
 pub(crate) fn control(shared: &Shared, method: &Method, path: &str, body: &[u8]) -> WireReply {
-    fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, String> {
-        serde_json::from_slice(body).map_err(|e| format!("bad control request: {e}"))
+    fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Invalid> {
+        serde_json::from_slice(body).map_err(|e| Invalid::Request(format!("bad control request: {e}")))
     }
     let mut state = lock(shared);
     let reply = match (method, path.trim_start_matches("/__emulator")) {
@@ -101,5 +102,5 @@ pub(crate) fn control(shared: &Shared, method: &Method, path: &str, body: &[u8])
             .and_then(|o| platform_control(&mut state, p.trim_start_matches("/platform/"), o)),
         _ => Ok(not_found()),
     };
-    reply.unwrap_or_else(|error| json_status(StatusCode::BAD_REQUEST, json!({ "error": error })))
+    reply.unwrap_or_else(|error| json_status(StatusCode::BAD_REQUEST, json!({ "error": error.to_string() })))
 }

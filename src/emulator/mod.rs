@@ -109,6 +109,7 @@ mod component_api;
 mod control;
 mod demo;
 mod desk;
+mod invalid;
 mod platform;
 mod plugins;
 mod pushes;

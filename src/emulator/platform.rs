@@ -6,6 +6,7 @@
 //! ten-minute timer, so a test decides when a ticket arrives.
 
 use super::desk::{random, AuthCode, Grant, PushedTicket, PLUGIN_FUNC_SET};
+use super::invalid::Invalid;
 use super::pushes::{component, seal, Outgoing, Refusal};
 use super::state::State;
 use super::wire::WxError;
@@ -48,7 +49,7 @@ pub(crate) fn authorize(
 ) -> Result<Outgoing, Refusal> {
     component(&state.world, component_appid)?;
     if state.world.account(authorizer).is_none_or(|a| a.plugin.is_some()) {
-        return Err(format!("{authorizer} is not a mini program of the emulator"));
+        return Err(Invalid::Request(format!("{authorizer} is not a mini program of the emulator")));
     }
     let now = state.clock.now();
     let updated = state.platform.live(component_appid, authorizer).is_some();
@@ -119,7 +120,7 @@ pub(crate) fn rotate_refresh_token(
         .get_mut(component_appid)
         .and_then(|cs| cs.authorizations.get_mut(authorizer))
         .filter(|a| !a.revoked)
-        .ok_or_else(|| format!("{authorizer} has not authorised {component_appid}"))?;
+        .ok_or_else(|| Invalid::Request(format!("{authorizer} has not authorised {component_appid}")))?;
     let new = random("refreshtoken@@@", 64);
     let old = std::mem::replace(&mut a.refresh_token, new.clone());
     a.previous_refresh = Some((old, now + REFRESH_GRACE_SECS));

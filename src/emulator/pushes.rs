@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::invalid::Invalid;
 use super::world::{Component, World};
 use crate::platform::crypt;
 
@@ -59,7 +60,7 @@ impl PlatformPush {
 }
 
 /// Why a scripted platform change could not be made (an unknown platform or mini program).
-pub(crate) type Refusal = String;
+pub(crate) type Refusal = Invalid;
 
 /// A push ready to hand out, and where to deliver it if the platform has a URL.
 pub(crate) struct Outgoing {
@@ -78,7 +79,9 @@ impl Outgoing {
 }
 
 pub(crate) fn component<'w>(world: &'w World, appid: &str) -> Result<&'w Component, Refusal> {
-    world.component(appid).ok_or_else(|| format!("{appid} is not a third-party platform of the emulator"))
+    world
+        .component(appid)
+        .ok_or_else(|| Invalid::Request(format!("{appid} is not a third-party platform of the emulator")))
 }
 
 /// Encrypts and signs `inner_xml` for `component_appid`, as WeChat pushes it at virtual time `now`.

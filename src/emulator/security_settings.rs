@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::invalid::Invalid;
 use crate::wechat::security::envelope::{PlatformCert, Signer, SymKey};
 
 /// serde's `skip_serializing_if` for flags that are off by default.
@@ -42,13 +43,15 @@ impl Enforcement {
 }
 
 impl FromStr for Enforcement {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
         match s {
             "off" => Ok(Enforcement::Off),
             "optional" => Ok(Enforcement::Optional),
             "required" => Ok(Enforcement::Required),
-            other => Err(format!("API security enforcement is off, optional or required, not {other:?}")),
+            other => {
+                Err(Invalid::World(format!("API security enforcement is off, optional or required, not {other:?}")))
+            }
         }
     }
 }
@@ -118,64 +121,71 @@ pub struct PlatformCertKeys {
 }
 
 impl PlatformCertKeys {
-    pub(crate) fn signer(&self) -> Result<Signer, String> {
-        Signer::from_pem(&self.private_key).map_err(|e| format!("private_key: {e}"))
+    pub(crate) fn signer(&self) -> Result<Signer, Invalid> {
+        Signer::from_pem(&self.private_key).map_err(|e| Invalid::World(format!("private_key: {e}")))
     }
 
     /// Parses, and checks that the key is the certificate's.
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), Invalid> {
         check_sn("sn", &self.sn)?;
-        let cert = PlatformCert::from_pem(&self.cert).map_err(|e| format!("cert: {e}"))?;
+        let cert = PlatformCert::from_pem(&self.cert).map_err(|e| Invalid::World(format!("cert: {e}")))?;
         let probe = b"wx-plugin-manager emulator: does the key match the certificate?";
-        let signature = self.signer()?.sign(probe).map_err(|e| e.to_string())?;
+        let signature = self.signer()?.sign(probe).map_err(|e| Invalid::World(e.to_string()))?;
         if !cert.verifies(probe, &signature) {
-            return Err("private_key is not the key of cert".to_owned());
+            return Err(Invalid::World("private_key is not the key of cert".to_owned()));
         }
         Ok(())
     }
 }
 
 impl AppApiSecurity {
-    fn check(&self) -> Result<(), String> {
-        SymKey::from_base64(&self.sym_key).map_err(|e| format!("sym_key: {e}"))?;
+    fn check(&self) -> Result<(), Invalid> {
+        SymKey::from_base64(&self.sym_key).map_err(|e| Invalid::World(format!("sym_key: {e}")))?;
         check_sn("sym_sn", &self.sym_sn)?;
-        Signer::from_pem(&self.app_private_key).map_err(|e| format!("app_private_key: {e}"))?;
+        Signer::from_pem(&self.app_private_key).map_err(|e| Invalid::World(format!("app_private_key: {e}")))?;
         check_sn("app_key_sn", &self.app_key_sn)
     }
 }
 
-fn check_sn(field: &str, sn: &str) -> Result<(), String> {
+fn check_sn(field: &str, sn: &str) -> Result<(), Invalid> {
     if sn.len() == 32 && sn.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(())
     } else {
-        Err(format!("{field} must be 32 hex characters"))
+        Err(Invalid::World(format!("{field} must be 32 hex characters")))
     }
 }
 
 /// What serde cannot check of the world's API security: keys that parse, certificates that match their keys, a
 /// signing origin of scheme and host only, and the certificates the accounts' settings need.
 impl PlatformApiSecurity {
-    pub(crate) fn validate<'a>(&self, apps: impl Iterator<Item = (&'a str, &'a AppApiSecurity)>) -> Result<(), String> {
+    pub(crate) fn validate<'a>(
+        &self,
+        apps: impl Iterator<Item = (&'a str, &'a AppApiSecurity)>,
+    ) -> Result<(), Invalid> {
         let origin = &self.signing_origin;
         let host = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
         if host.is_none_or(|h| h.is_empty() || h.contains(['/', '?', '#'])) {
-            return Err(format!(
+            return Err(Invalid::World(format!(
                 "api_security.signing_origin must be a scheme and a host without a path, e.g. \
                  {DEFAULT_SIGNING_ORIGIN}, not {origin:?}"
-            ));
+            )));
         }
         for (name, cert) in [("platform_cert", &self.platform_cert), ("deprecated_cert", &self.deprecated_cert)] {
             if let Some(cert) = cert {
-                cert.check().map_err(|e| format!("api_security.{name}: {e}"))?;
+                cert.check().map_err(|e| Invalid::World(format!("api_security.{name}: {e}")))?;
             }
         }
         for (appid, keys) in apps {
-            keys.check().map_err(|e| format!("{appid}: api_security: {e}"))?;
+            keys.check().map_err(|e| Invalid::World(format!("{appid}: api_security: {e}")))?;
             if self.platform_cert.is_none() {
-                return Err(format!("{appid} has api_security keys: the world's api_security.platform_cert is needed"));
+                return Err(Invalid::World(format!(
+                    "{appid} has api_security keys: the world's api_security.platform_cert is needed"
+                )));
             }
             if keys.rotation && self.deprecated_cert.is_none() {
-                return Err(format!("{appid}: api_security.rotation needs the world's api_security.deprecated_cert"));
+                return Err(Invalid::World(format!(
+                    "{appid}: api_security.rotation needs the world's api_security.deprecated_cert"
+                )));
             }
         }
         Ok(())

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::desk::ComponentDesk;
+use super::invalid::Invalid;
 use super::tokens::TokenLedger;
 use super::world::World;
 
@@ -123,9 +124,9 @@ impl Clock {
     }
 
     /// Time only moves forward: a negative move is refused.
-    pub(crate) fn advance(&mut self, secs: i64) -> Result<(), String> {
+    pub(crate) fn advance(&mut self, secs: i64) -> Result<(), Invalid> {
         if secs < 0 {
-            return Err(format!("the clock only moves forward, not by {secs} s"));
+            return Err(Invalid::Request(format!("the clock only moves forward, not by {secs} s")));
         }
         self.advanced += secs;
         Ok(())

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::invalid::Invalid;
 use super::security_settings::{is_false, AppApiSecurity, PlatformApiSecurity};
 use crate::platform::crypt::MsgCrypt;
 
@@ -123,14 +124,14 @@ pub enum Status {
 }
 
 impl TryFrom<u8> for Status {
-    type Error = String;
-    fn try_from(n: u8) -> Result<Self, String> {
+    type Error = Invalid;
+    fn try_from(n: u8) -> Result<Self, Invalid> {
         match n {
             1 => Ok(Status::Pending),
             2 => Ok(Status::Approved),
             3 => Ok(Status::Refused),
             4 => Ok(Status::TimedOut),
-            other => Err(format!("plugin status must be 1 to 4, not {other}")),
+            other => Err(Invalid::World(format!("plugin status must be 1 to 4, not {other}"))),
         }
     }
 }
@@ -206,18 +207,21 @@ pub struct Component {
 }
 
 impl Component {
-    pub(crate) fn crypt(&self) -> Result<MsgCrypt, String> {
+    pub(crate) fn crypt(&self) -> Result<MsgCrypt, Invalid> {
         let shaped =
             self.encoding_aes_key.len() == 43 && self.encoding_aes_key.bytes().all(|b| b.is_ascii_alphanumeric());
         if !shaped {
-            return Err(format!("component {}: encoding_aes_key must be 43 characters [a-zA-Z0-9]", self.appid));
+            return Err(Invalid::World(format!(
+                "component {}: encoding_aes_key must be 43 characters [a-zA-Z0-9]",
+                self.appid
+            )));
         }
         MsgCrypt::new(&self.token, &self.encoding_aes_key, &self.appid)
-            .map_err(|e| format!("component {}: {e}", self.appid))
+            .map_err(|e| Invalid::World(format!("component {}: {e}", self.appid)))
     }
 
     /// What serde cannot check: a usable key.
-    pub(crate) fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), Invalid> {
         self.crypt().map(drop)
     }
 }
@@ -229,31 +233,31 @@ impl World {
     }
 
     /// Checks what serde cannot: unique appids, plugins owned by known accounts, applications between known parties.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         for (i, a) in self.accounts.iter().enumerate() {
             if self.accounts[..i].iter().any(|b| b.appid == a.appid) {
-                return Err(format!("account {} appears twice", a.appid));
+                return Err(Invalid::World(format!("account {} appears twice", a.appid)));
             }
             if let Some(p) = &a.plugin {
                 if self.account(&p.owner).is_none() {
-                    return Err(format!("plugin {} is owned by unknown account {}", a.appid, p.owner));
+                    return Err(Invalid::World(format!("plugin {} is owned by unknown account {}", a.appid, p.owner)));
                 }
             }
         }
         for (i, app) in self.applications.iter().enumerate() {
             if self.plugin(&app.plugin).is_none() {
-                return Err(format!("application for unknown plugin {}", app.plugin));
+                return Err(Invalid::World(format!("application for unknown plugin {}", app.plugin)));
             }
             if self.account(&app.applicant).is_none() {
-                return Err(format!("application by unknown account {}", app.applicant));
+                return Err(Invalid::World(format!("application by unknown account {}", app.applicant)));
             }
             if self.applications[..i].iter().any(|b| b.plugin == app.plugin && b.applicant == app.applicant) {
-                return Err(format!("{} applied for {} twice", app.applicant, app.plugin));
+                return Err(Invalid::World(format!("{} applied for {} twice", app.applicant, app.plugin)));
             }
         }
         for (i, c) in self.components.iter().enumerate() {
             if self.components[..i].iter().any(|b| b.appid == c.appid) || self.account(&c.appid).is_some() {
-                return Err(format!("component {} appears twice", c.appid));
+                return Err(Invalid::World(format!("component {} appears twice", c.appid)));
             }
             c.validate()?;
         }
@@ -344,13 +348,13 @@ mod tests {
     fn a_world_with_an_unusable_key_or_a_doubled_component_is_refused() {
         let mut world = World::builtin();
         world.components[0].encoding_aes_key.pop();
-        assert!(world.validate().unwrap_err().contains("43 characters"));
+        assert!(world.validate().unwrap_err().to_string().contains("43 characters"));
         let mut world = World::builtin();
         world.components[0].encoding_aes_key.replace_range(0..1, "+");
         assert!(world.validate().is_err());
         let mut world = World::builtin();
         world.components.push(world.components[0].clone());
-        assert!(world.validate().unwrap_err().contains("twice"));
+        assert!(world.validate().unwrap_err().to_string().contains("twice"));
     }
 
     #[test]
