@@ -23,6 +23,10 @@ mod runtime_api;
 #[allow(dead_code)]
 mod dynalite;
 
+#[path = "../tests/support/redis.rs"]
+#[allow(dead_code)]
+mod redis;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -180,17 +184,9 @@ fn main() {
         let mut subject = function(&format!("wx-plugin-manager ({store})"), artefact("wx-plugin-manager"));
         match store {
             "redis" => {
-                let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-                let child = Command::new("redis-server")
-                    .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-                    .stdout(Stdio::null())
-                    .spawn()
-                    .expect("redis-server is installed");
-                while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                subject.env.push(pair("WX_TOKEN_CACHE", &format!("redis://127.0.0.1:{port}")));
-                stores.push(Box::new(KillOnDrop(child)));
+                let server = redis::RedisServer::start();
+                subject.env.push(pair("WX_TOKEN_CACHE", &server.url()));
+                stores.push(Box::new(server));
             }
             "dynamodb" => {
                 let server = dynalite::Dynalite::start();
@@ -281,14 +277,4 @@ fn main() {
     std::fs::write(&out, &table).unwrap();
     println!("(also written to {})", out.display());
     drop(stores);
-}
-
-/// A store server that goes with the run.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

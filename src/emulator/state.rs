@@ -97,6 +97,11 @@ impl LoggedRequest {
     }
 }
 
+/// This machine's wall clock, in unix seconds.
+fn unix_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
 /// A clock that runs with real time from a chosen start and that tests can move forward.
 #[derive(Debug)]
 pub(crate) struct Clock {
@@ -107,8 +112,7 @@ pub(crate) struct Clock {
 
 impl Clock {
     pub(crate) fn new(start_unix: Option<i64>) -> Clock {
-        let real = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-        Clock { start_unix: start_unix.unwrap_or(real), started: Instant::now(), advanced: 0 }
+        Clock { start_unix: start_unix.unwrap_or_else(unix_now), started: Instant::now(), advanced: 0 }
     }
 
     pub(crate) fn now(&self) -> i64 {
@@ -119,8 +123,7 @@ impl Clock {
     /// its requests and checks WeChat's answers by its own clock, so the layer follows the wall clock even when the
     /// world started at a fixed time; `advance` still makes timestamps go stale.
     pub(crate) fn layer_now(&self) -> i64 {
-        let real = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-        real + self.advanced
+        unix_now() + self.advanced
     }
 
     /// Time only moves forward: a negative move is refused.

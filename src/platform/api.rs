@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::{Authorization, Platform, PLUGIN_PERMISSION_SET};
 use crate::error::{Error, Failure, StoreFailure};
-use crate::token::{issued, now_ms, read_answer};
+use crate::token::{issued, now_ms, succeeded};
 use crate::wechat::codes::{self, Class};
 use crate::wechat::{errcode, errmsg, is_appid, Answer, WeChatClient};
 
@@ -147,10 +147,7 @@ impl Platform {
     pub async fn start_push(&self, client: &WeChatClient, deadline: Instant) -> Result<String, Error> {
         let body = json!({ "component_appid": self.appid, "component_secret": self.secret.expose_secret() });
         let answer = client.component(START_PUSH, None, &body, deadline).await.map_err(Error::token_failure)?;
-        match errcode(&answer) {
-            codes::OK => Ok(errmsg(&answer)),
-            code => Err(Error::Token { method: "", errcode: code, errmsg: errmsg(&answer) }),
-        }
+        succeeded(answer).map(|answer| errmsg(&answer))
     }
 
     /// `path` with the component token, fetched again and the call repeated once if WeChat refused the token.
@@ -171,8 +168,7 @@ impl Platform {
                 self.component.invalidate(&token, deadline).await;
                 continue;
             }
-            // `read_answer` of a bare map cannot fail: it only checks the errcode.
-            return read_answer::<Answer>(answer);
+            return succeeded(answer);
         }
     }
 

@@ -267,11 +267,15 @@ impl TokenProvider {
 /// A token endpoint's answer read into `T` (its fields by name), or the error it is: WeChat's errcode and errmsg,
 /// or, for an answer of another shape, a failure that withholds its content (it may hold a secret).
 pub fn read_answer<T: DeserializeOwned>(answer: Answer) -> Result<T, Error> {
-    let code = errcode(&answer);
-    if code != codes::OK {
-        return Err(Error::Token { method: "", errcode: code, errmsg: errmsg(&answer) });
+    serde_json::from_value(Value::Object(succeeded(answer)?)).map_err(|_| withheld())
+}
+
+/// A token or component endpoint's answer if WeChat's errcode says it succeeded, else the error it is.
+pub fn succeeded(answer: Answer) -> Result<Answer, Error> {
+    match errcode(&answer) {
+        codes::OK => Ok(answer),
+        code => Err(Error::Token { method: "", errcode: code, errmsg: errmsg(&answer) }),
     }
-    serde_json::from_value(Value::Object(answer)).map_err(|_| withheld())
 }
 
 fn withheld() -> Error {

@@ -261,7 +261,7 @@ fn classify(e: reqwest::Error) -> Failure {
 
 /// The error and its causes, one line. reqwest's own text carries no URL once `without_url` has run; the causes are
 /// hyper's and the OS's, which never see the query.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts = vec![e.to_string()];
     let mut source = e.source();
     while let Some(cause) = source {

@@ -37,6 +37,7 @@ use serde_json::{json, Value};
 use super::sigv4::{Credentials, Signer};
 use super::store::{DurableStore, Lock, StoreFailure, TokenStore};
 use super::{now_ms, CachedToken, REFRESH_MARGIN};
+use crate::wechat::client::chain;
 
 /// The longest any one DynamoDB call may take, connection and TLS handshake included. DynamoDB answers in a few
 /// milliseconds, but the first call of a cold container also opens TCP and TLS to the regional endpoint (tens of
@@ -248,7 +249,7 @@ impl DynamoStore {
         };
         let (status, answer) = match tokio::time::timeout(OP_TIMEOUT, sent).await {
             Err(_) => return Err(Refusal::Broken(format!("no answer within {} ms", OP_TIMEOUT.as_millis()))),
-            Ok(Err(e)) => return Err(Refusal::Broken(describe(&e.without_url()))),
+            Ok(Err(e)) => return Err(Refusal::Broken(chain(&e.without_url()))),
             Ok(Ok(answer)) => answer,
         };
         if answer.len() > MAX_ANSWER {
@@ -311,18 +312,6 @@ impl Refusal {
         };
         StoreFailure(format!("DynamoDB {op}: {why}"))
     }
-}
-
-/// An HTTP error with its causes (`error sending request: … connection refused`), without the URL.
-fn describe(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 mod request;
