@@ -6,8 +6,10 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use support::function::Function;
+use support::runtime_api::RuntimeApi;
 use support::setup::{Setup, TIMEOUT};
-use wx_plugin_manager::emulator::{Fault, DEMO_APPID};
+use wx_plugin_manager::emulator::{Emulator, Fault, DEMO_APPID, DEMO_SECRET};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -44,6 +46,27 @@ fn each_successful_invocation_writes_one_line_with_its_log_fields_and_metrics() 
     let http = json(&lines[2]);
     assert_eq!((http["gateway"].as_str(), http["status"].as_u64()), (Some("http_api"), Some(200)));
     assert_eq!(http["authorised_by"], "iam");
+}
+
+#[test]
+fn every_header_lambda_sends_is_accepted_and_each_line_names_its_xray_trace() {
+    let emu = Emulator::start().unwrap();
+    let api = RuntimeApi::start_sending_every_header();
+    let env = [("WX_APPID", DEMO_APPID), ("WX_SECRET", DEMO_SECRET), ("WX_API_BASE", emu.base_url())];
+    let function = Function::spawn(&api, &env);
+    assert_eq!(api.invoke(&json!({"action":"list"}), TIMEOUT).response()["errCode"], 0);
+    let path = format!("{}/events/http-api-iam.json", env!("CARGO_MANIFEST_DIR"));
+    let event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(api.invoke(&event, TIMEOUT).response()["statusCode"], 200);
+    assert!(function.wait_for_output("\"message\":\"http\"", WAIT), "{}", function.output());
+    let lines: Vec<Value> = function.output().lines().map(json).collect();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    // The n-th invocation's trace Root ends in n as 24 hex digits, its request id in n as 12.
+    for (n, line) in (1..).zip(&lines) {
+        let trace = line["xray_trace_id"].as_str().unwrap_or_else(|| panic!("no xray_trace_id: {line}"));
+        assert!(trace.starts_with("1-") && trace.ends_with(&format!("-{n:024x}")), "{line}");
+        assert!(line["request_id"].as_str().unwrap().ends_with(&format!("-{n:012x}")), "{line}");
+    }
 }
 
 #[test]

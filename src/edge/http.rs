@@ -10,7 +10,7 @@ use super::action_of;
 use super::gateway::{self, Gateway, HttpRequest, Reply};
 use crate::app::App;
 use crate::observe::logging::Http;
-use crate::observe::Outcome;
+use crate::observe::{Outcome, RequestIds};
 use crate::platform::push::Signed;
 use crate::platform::{Handled, Platform, PushFailure};
 
@@ -21,14 +21,14 @@ impl App {
         gateway: Gateway,
         request: Result<HttpRequest, Reply>,
         deadline: Instant,
-        request_id: &str,
+        ids: RequestIds<'_>,
     ) -> Value {
         let started = Instant::now();
         let http = |status, authorised_by| Some(Http { gateway: gateway.name(), authorised_by, status });
         if let (Some(platform), Ok(request)) = (self.platform(), &request) {
             if let Some(push) = request.push() {
                 let (reply, outcome) = self.receive_push(platform, push, deadline, started).await;
-                outcome.write(request_id, outcome.dimension, http(reply.status, Some("signature")), self.metrics);
+                outcome.write(ids, outcome.dimension, http(reply.status, Some("signature")), self.metrics);
                 return gateway::respond(gateway, reply, Some(request));
             }
         }
@@ -41,13 +41,13 @@ impl App {
                     Err(e) => Reply::from_error(&e),
                 };
                 let authorised_by = request.as_ref().ok().map(HttpRequest::authorised_by);
-                outcome.write(request_id, action_of(&event), http(reply.status, authorised_by), self.metrics);
+                outcome.write(ids, action_of(&event), http(reply.status, authorised_by), self.metrics);
                 reply
             }
             Err(refusal) => {
                 // Refused at the edge, WeChat never called: still its record.
                 let outcome = answered("refused", Level::WARN, &refusal, None, started);
-                outcome.write(request_id, "refused", http(refusal.status, None), self.metrics);
+                outcome.write(ids, "refused", http(refusal.status, None), self.metrics);
                 refusal
             }
         };

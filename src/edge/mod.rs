@@ -13,19 +13,24 @@ use serde_json::Value;
 
 use crate::app::App;
 use crate::error::Error;
-use crate::observe::{Outcome, Usage};
+use crate::observe::{Outcome, RequestIds, Usage};
 
 impl App {
     /// One invocation's payload as the Runtime API delivers it: JSON, or refused as [`Error::InvalidEvent`] with its
     /// record like any other invalid event (Lambda's Invoke API takes only JSON; local runtimes pass anything).
-    pub async fn handle_payload(&self, payload: &[u8], deadline: Instant, request_id: &str) -> Result<Value, Error> {
-        let started = Instant::now();
+    pub async fn handle_payload<'a>(
+        &self,
+        payload: &[u8],
+        deadline: Instant,
+        ids: impl Into<RequestIds<'a>>,
+    ) -> Result<Value, Error> {
+        let (started, ids) = (Instant::now(), ids.into());
         match serde_json::from_slice(payload) {
-            Ok(event) => self.handle(event, deadline, request_id).await,
+            Ok(event) => self.handle(event, deadline, ids).await,
             Err(e) => {
                 let error = Error::InvalidEvent { method: "", detail: format!("the event is not JSON ({e})") };
                 let result = Err(error);
-                Outcome::of(&result, "invalid", Usage::default(), started).write(request_id, "", None, self.metrics);
+                Outcome::of(&result, "invalid", Usage::default(), started).write(ids, "", None, self.metrics);
                 result
             }
         }
@@ -33,19 +38,28 @@ impl App {
 
     /// One invocation as Lambda delivers it: a direct call, or a gateway's HTTP request (answered in the gateway's
     /// shape, so the invocation itself succeeds). Either way it writes one record.
-    pub async fn handle(&self, event: Value, deadline: Instant, request_id: &str) -> Result<Value, Error> {
+    pub async fn handle<'a>(
+        &self,
+        event: Value,
+        deadline: Instant,
+        ids: impl Into<RequestIds<'a>>,
+    ) -> Result<Value, Error> {
+        let ids = ids.into();
         match gateway::recognise(event) {
-            gateway::Inbound::Direct(event) => self.invoke(&event, deadline, request_id).await,
-            gateway::Inbound::Http(gateway, request) => {
-                Ok(self.serve_http(gateway, request, deadline, request_id).await)
-            }
+            gateway::Inbound::Direct(event) => self.invoke(&event, deadline, ids).await,
+            gateway::Inbound::Http(gateway, request) => Ok(self.serve_http(gateway, request, deadline, ids).await),
         }
     }
 
     /// One direct call, with its record: the event in, the result or the error out.
-    pub async fn invoke(&self, event: &Value, deadline: Instant, request_id: &str) -> Result<Value, Error> {
+    pub async fn invoke<'a>(
+        &self,
+        event: &Value,
+        deadline: Instant,
+        ids: impl Into<RequestIds<'a>>,
+    ) -> Result<Value, Error> {
         let (result, outcome) = self.caller.call(event, deadline, Instant::now()).await;
-        outcome.write(request_id, action_of(event), None, self.metrics);
+        outcome.write(ids.into(), action_of(event), None, self.metrics);
         result
     }
 }

@@ -119,6 +119,8 @@ pub struct Record<'a> {
     pub err_msg: Option<&'a str>,
     /// The mini program an authorisation push was about.
     pub authorizer: Option<&'a str>,
+    /// The X-Ray trace of the invocation, when Lambda sent one.
+    pub xray_trace_id: Option<&'a str>,
     /// The gateway's part, when the request came through one.
     pub http: Option<Http>,
 }
@@ -170,6 +172,10 @@ impl Record<'_> {
         out.extend_from_slice(message);
         out.extend_from_slice(br#"","request_id":"#);
         write_json(out, self.sample.request_id);
+        if let Some(trace) = self.xray_trace_id {
+            out.extend_from_slice(br#","xray_trace_id":"#);
+            write_json(out, trace);
+        }
         if let Some(http) = &self.http {
             out.extend_from_slice(br#","gateway":"#);
             write_json(out, http.gateway);

@@ -14,6 +14,23 @@ use tracing::Level;
 use crate::error::Error;
 pub use metrics::Usage;
 
+/// Which invocation a record is about: Lambda's request id, and the X-Ray trace it belongs to when Lambda sent one.
+/// A bare `&str` is a request id without a trace (local runs, tests).
+#[derive(Debug, Clone, Copy)]
+pub struct RequestIds<'a> {
+    /// `Lambda-Runtime-Aws-Request-Id` (or the caller's own id).
+    pub request_id: &'a str,
+    /// The `Root` of `Lambda-Runtime-Trace-Id` (`1-5759e988-bd862e3fe1be46a994272793`): what the X-Ray console
+    /// finds a trace by.
+    pub xray_trace_id: Option<&'a str>,
+}
+
+impl<'a> From<&'a str> for RequestIds<'a> {
+    fn from(request_id: &'a str) -> RequestIds<'a> {
+        RequestIds { request_id, xray_trace_id: None }
+    }
+}
+
 /// What an invocation did, as its record tells it.
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -65,13 +82,13 @@ impl Outcome {
 
     /// Writes the invocation's one line: `action` is the event's own (whatever it holds, escaped), `http` the
     /// gateway's part when it came through one; `metrics` whether the EMF members go in.
-    pub fn write(&self, request_id: &str, action: &str, http: Option<logging::Http>, metrics: bool) {
+    pub fn write(&self, ids: RequestIds<'_>, action: &str, http: Option<logging::Http>, metrics: bool) {
         let sample = metrics::Sample {
             dimension: self.dimension,
             err_code: self.err_code,
             latency_ms: self.latency_ms,
             usage: self.usage,
-            request_id,
+            request_id: ids.request_id,
         };
         logging::Record {
             sample,
@@ -80,6 +97,7 @@ impl Outcome {
             error_type: self.error_type,
             err_msg: self.err_msg.as_deref(),
             authorizer: self.authorizer.as_deref(),
+            xray_trace_id: ids.xray_trace_id,
             http,
         }
         .emit(metrics);

@@ -65,22 +65,40 @@ pub struct RuntimeApi {
     next_id: AtomicU64,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
-    /// Whether invocations carry a `Lambda-Runtime-Trace-Id`, as Lambda's always do.
-    trace_ids: bool,
+    /// Which of Lambda's invocation headers `/next` sends.
+    headers: Headers,
+}
+
+/// The invocation headers `/next` sends besides the request id, the deadline and the function ARN.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Headers {
+    /// No trace id.
+    WithoutTrace,
+    /// A fresh `Lambda-Runtime-Trace-Id` per invocation, as every Lambda invocation has.
+    Traced,
+    /// Everything Lambda may send: the trace id, the invocation id, a mobile client's context, a Cognito identity
+    /// and a tenant id.
+    Every,
 }
 
 impl RuntimeApi {
     pub fn start() -> RuntimeApi {
-        RuntimeApi::start_with(true)
+        RuntimeApi::start_with(Headers::Traced)
+    }
+
+    /// Invocations carrying every header Lambda sends today, including those only some invocations have
+    /// (`Lambda-Runtime-Client-Context`, `Lambda-Runtime-Cognito-Identity`, `Lambda-Runtime-Aws-Tenant-Id`).
+    pub fn start_sending_every_header() -> RuntimeApi {
+        RuntimeApi::start_with(Headers::Every)
     }
 
     /// Invocations without a trace id: lambda_runtime then removes `_X_AMZN_TRACE_ID` instead of setting it anew
     /// (glibc never frees a replaced environment string, so Lambda's unique trace ids grow a process by ~100 B each).
     pub fn start_without_trace_ids() -> RuntimeApi {
-        RuntimeApi::start_with(false)
+        RuntimeApi::start_with(Headers::WithoutTrace)
     }
 
-    fn start_with(trace_ids: bool) -> RuntimeApi {
+    fn start_with(headers: Headers) -> RuntimeApi {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the runtime API");
         listener.set_nonblocking(true).expect("non-blocking listener");
         let endpoint = listener.local_addr().expect("local address").to_string();
@@ -100,7 +118,7 @@ impl RuntimeApi {
             rt.spawn(serve(listener, server));
             let _ = rt.block_on(stopped); // then dropping the runtime drops every connection
         });
-        RuntimeApi { shared, endpoint, next_id: AtomicU64::new(0), stop: Some(stop), thread: Some(thread), trace_ids }
+        RuntimeApi { shared, endpoint, next_id: AtomicU64::new(0), stop: Some(stop), thread: Some(thread), headers }
     }
 
     /// The value for `AWS_LAMBDA_RUNTIME_API`.
@@ -152,8 +170,27 @@ impl RuntimeApi {
             .header("lambda-runtime-aws-request-id", &id)
             .header("lambda-runtime-deadline-ms", (now + timeout).as_millis().to_string())
             .header("lambda-runtime-invoked-function-arn", FUNCTION_ARN);
-        if self.trace_ids {
-            next = next.header("lambda-runtime-trace-id", format!("Root=1-{:08x}-{n:024x};Sampled=0", now.as_secs()));
+        if self.headers == Headers::Traced {
+            next = next.header("lambda-runtime-trace-id", format!("Root={};Sampled=0", xray_trace_id(now, n)));
+        }
+        if self.headers == Headers::Every {
+            let client_context = json!({
+                "client": {"installation_id": "i-1", "app_title": "demo", "app_version_name": "1.0",
+                           "app_version_code": "1", "app_package_name": "com.example.demo"},
+                "custom": {"tenant": "demo"},
+                "env": {"platform": "Android"},
+            });
+            let cognito = json!({"cognitoIdentityId": "us-east-1:1234", "cognitoIdentityPoolId": "us-east-1:pool"});
+            next = next
+                .header("lambda-runtime-invocation-id", format!("inv-{n}"))
+                .header("lambda-runtime-client-context", client_context.to_string())
+                .header("lambda-runtime-cognito-identity", cognito.to_string())
+                .header("lambda-runtime-aws-tenant-id", "tenant-blue")
+                .header("lambda-runtime-future-header", "anything");
+            next = next.header(
+                "lambda-runtime-trace-id",
+                format!("Root={};Parent=53995c3f42cd8ad8;Sampled=1;Lineage=a87bd80c:0", xray_trace_id(now, n)),
+            );
         }
         let next = next.body(Full::new(Bytes::from(body))).unwrap();
         self.shared.queue_tx.send((id.clone(), next)).expect("the runtime API has stopped");
@@ -167,6 +204,11 @@ impl RuntimeApi {
             rx.try_recv().unwrap_or(Outcome::NoAnswer)
         })
     }
+}
+
+/// The X-Ray trace id of the `n`th invocation: `1-<epoch seconds in hex>-<24 hex digits>`, unique per invocation.
+pub fn xray_trace_id(now: Duration, n: u64) -> String {
+    format!("1-{:08x}-{n:024x}", now.as_secs())
 }
 
 impl Drop for RuntimeApi {

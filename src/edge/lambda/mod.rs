@@ -2,8 +2,29 @@
 //!
 //! One worker polls, hands the raw payload to [`App::handle_payload`] and posts the answer; under
 //! `AWS_LAMBDA_MAX_CONCURRENCY` > 1 (Lambda Managed Instances) that many workers share the container's [`App`].
-//! Nothing here sets `_X_AMZN_TRACE_ID`: this function calls no AWS SDK that would read it, and setting it anew for
-//! every invocation is what makes a glibc process grow.
+//!
+//! # Why not lambda_runtime
+//!
+//! Measured (`cargo bench --bench lambda`, BENCHMARKS.md): lambda_runtime's sequential loop stores each invocation's
+//! trace id with `setenv("_X_AMZN_TRACE_ID", …)`, and glibc never frees a replaced value, so its bare proxy grows
+//! about 170 B an invocation; both architectures' `sam build` artefacts are glibc. This loop never calls `setenv`
+//! and stays flat. It also hands a payload that is not JSON to the handler (answered `InvalidEvent`, with its line)
+//! and logs a failure once. What lambda_runtime offers, and what becomes of it here:
+//!
+//! | lambda_runtime | here |
+//! |---|---|
+//! | request id | kept: the answer's path and the line's `request_id` |
+//! | deadline | kept: bounds every wait, less 250 ms for the answer |
+//! | invoked function ARN | not needed (nothing depends on the version or alias); accepted, ignored |
+//! | X-Ray trace id | kept as the line's `xray_trace_id` (the header's `Root`); never in the environment; no subsegments (missing) |
+//! | client context | not needed (no plugin call depends on the calling app); accepted, not parsed |
+//! | Cognito identity | not needed (IAM or the gateway authenticates); accepted, not parsed |
+//! | tenant id | not needed (the mini program comes from the configuration or `authorizerAppid`); accepted, ignored |
+//! | response streaming | not needed (small JSON answers); missing |
+//! | Managed Instances concurrency | kept: `AWS_LAMBDA_MAX_CONCURRENCY` workers on one thread |
+//! | init errors | kept: a `ConfigError` posted to `/init/error` |
+//!
+//! Any other header is accepted too: an invocation fails only without a request id or a deadline.
 
 pub mod runtime_api;
 
@@ -84,7 +105,7 @@ async fn work(app: &App, endpoint: Endpoint) -> Result<(), ApiError> {
         let invocation = next(&mut api).await?;
         let deadline = deadline_from_epoch_ms(invocation.deadline_ms);
         tracing::debug!(request_id = %invocation.request_id, bytes = invocation.payload.len(), "invocation received");
-        let handled = app.handle_payload(&invocation.payload, deadline, &invocation.request_id);
+        let handled = app.handle_payload(&invocation.payload, deadline, invocation.ids());
         // A panic answers its invocation with an error instead of taking the other workers down with it.
         let outcome = AssertUnwindSafe(handled).catch_unwind().await.ok();
         match answer(&mut api, &invocation, outcome).await {

@@ -1,9 +1,6 @@
 //! A client of the Lambda Runtime API (`/2018-06-01/runtime/…`): one kept-alive HTTP/1.1 connection per worker.
 //!
-//! Why not lambda_runtime's loop: on glibc it leaks every invocation's trace id into the environment (`setenv`
-//! never frees a replaced value: ~170 B an invocation, for the container's whole life), it cannot hand a payload
-//! that is not JSON to the handler, and it logs every failed invocation a second time as Rust `Debug` text. The
-//! protocol is four requests; this file is all of it.
+//! Why this and not lambda_runtime's loop: see [`super`]. The protocol is four requests; this file is all of it.
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -18,6 +15,8 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
+
+use crate::observe::RequestIds;
 
 const API_VERSION: &str = "/2018-06-01/runtime";
 const USER_AGENT: &str = concat!("wx-plugin-manager/", env!("CARGO_PKG_VERSION"));
@@ -106,8 +105,24 @@ pub struct Invocation {
     pub deadline_ms: u64,
     /// `Lambda-Runtime-Invocation-Id`, echoed with the answer so that Lambda can refuse a stale one.
     invocation_id: Option<String>,
+    /// `Lambda-Runtime-Trace-Id` (`Root=1-…;Parent=…;Sampled=…`), for the record; never put in the environment.
+    trace_header: Option<String>,
     /// The event as Lambda sent it (at most 6 MiB), not yet parsed.
     pub payload: Bytes,
+}
+
+impl Invocation {
+    /// The ids its record carries: the request id, and the X-Ray trace id (the header's `Root`) when there is one.
+    pub fn ids(&self) -> RequestIds<'_> {
+        RequestIds { request_id: &self.request_id, xray_trace_id: self.trace_header.as_deref().and_then(xray_root) }
+    }
+}
+
+/// The `Root` field of a trace header (`Root=1-…;Parent=…;Sampled=1`), when it is a plain token.
+fn xray_root(header: &str) -> Option<&str> {
+    let root = header.split(';').find_map(|field| field.trim().strip_prefix("Root="))?;
+    let plain = !root.is_empty() && root.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    plain.then_some(root)
 }
 
 /// A kept-alive connection to the Runtime API, opened again whenever it breaks.
@@ -142,12 +157,13 @@ impl Connection {
         let deadline_ms =
             text("lambda-runtime-deadline-ms").and_then(|v| v.parse().ok()).ok_or(ApiError::Malformed("a deadline"))?;
         let invocation_id = text("lambda-runtime-invocation-id").map(str::to_owned);
+        let trace_header = text("lambda-runtime-trace-id").map(str::to_owned);
         let payload = Limited::new(body, MAX_EVENT)
             .collect()
             .await
             .map_err(|e| ApiError::Exchange(format!("reading the event: {e}")))?
             .to_bytes();
-        Ok(Invocation { request_id, deadline_ms, invocation_id, payload })
+        Ok(Invocation { request_id, deadline_ms, invocation_id, trace_header, payload })
     }
 
     /// Posts the invocation's result.
@@ -287,6 +303,16 @@ fn clone_request(request: &Request<Full<Bytes>>) -> Request<Full<Bytes>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_xray_trace_id_is_the_trace_headers_root() {
+        let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Lineage=a87bd80c:0";
+        assert_eq!(xray_root(header), Some("1-5759e988-bd862e3fe1be46a994272793"));
+        assert_eq!(xray_root("Sampled=0; Root=1-a-b"), Some("1-a-b"));
+        for odd in ["", "Parent=53995c3f42cd8ad8", "Root=", "Root=1-a\"b", "root=1-a-b"] {
+            assert_eq!(xray_root(odd), None, "{odd:?}");
+        }
+    }
 
     #[test]
     fn an_endpoint_is_lambdas_host_port_or_a_local_runtimes_url() {
