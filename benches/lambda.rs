@@ -1,6 +1,7 @@
-//! The function as users deploy it (`cargo lambda build --release`: the same artefact `sam build` makes), under a
-//! local Runtime API that sends a fresh trace id with every invocation as Lambda does, against the emulator; side by
-//! side, in one run, with two references built by the same command (same target, same profile):
+//! The function as users deploy it (the `bootstrap` that `sam build` makes, built here by `sam build` itself), under
+//! a local Runtime API that sends a fresh trace id with every invocation as Lambda does, against the emulator; side
+//! by side, in one run, with two references built by what `sam build` runs (`cargo lambda build --release`, with
+//! `--arm64` for arm64: the same target, the same profile):
 //!
 //! - `echo` (examples/echo.rs): lambda_runtime's loop on a current-thread runtime, returning the event;
 //! - `proxy` (examples/proxy.rs): the same, POSTing the event to `/wxa/plugin` with a fixed token through one
@@ -9,8 +10,9 @@
 //! The three processes live together and take their invocations in interleaved batches, so the machine's noise falls
 //! on all of them alike. Reported per function: resident-set growth per invocation (after a warm-up, over the whole
 //! run), warm CPU per invocation (the time the process ran, from the scheduler), peak RSS, cold start (spawn to first poll, median),
-//! output lines per invocation and the binary's size. `cargo bench --bench lambda`; INVOCATIONS (default 30000) sets
-//! each function's share; LAMBDA_BUILD (e.g. `--arm64`) adds flags to `cargo lambda build`; CANDIDATES
+//! output lines per invocation and the binary's size. `cargo bench --bench lambda`; ARCH=arm64 measures the arm64
+//! artefact under qemu-user (growth and answers: its CPU and times are the emulator's, not a Graviton's);
+//! INVOCATIONS (default 30000, 3000 for arm64) sets each function's share; CANDIDATES
 //! (`name=path/to/bootstrap …`) adds other builds of the function to the run, to compare a change side by side;
 //! STORES (`redis`, `dynamodb`, or both) adds the same artefact configured with that shared store (a local
 //! redis-server or dynalite, started here) beside the default (memory) configuration.
@@ -45,6 +47,8 @@ const BATCH: usize = 1_000;
 struct Subject {
     name: String,
     binary: PathBuf,
+    /// What runs the binary: nothing for the machine's own architecture, qemu-user for another.
+    runner: &'static [&'static str],
     env: Vec<(String, String)>,
     /// Whether its answer to `{"action":"list"}` is checked as success (`errCode` for the function, WeChat's
     /// `errcode` for the proxy); the echo just returns the event.
@@ -61,20 +65,87 @@ struct Running {
     served: usize,
 }
 
-fn lambda_build(root: &Path, target: &[&str]) {
-    let extra = std::env::var("LAMBDA_BUILD").unwrap_or_default();
+/// The architecture measured, as the template's `Architecture` parameter names it.
+#[derive(Clone, Copy, PartialEq)]
+enum Arch {
+    X86_64,
+    Arm64,
+}
+
+impl Arch {
+    fn from_env() -> Arch {
+        match std::env::var("ARCH").as_deref() {
+            Err(_) | Ok("x86_64") => Arch::X86_64,
+            Ok("arm64") => Arch::Arm64,
+            Ok(other) => panic!("ARCH is x86_64 or arm64, not {other}"),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+
+    /// What `sam build` adds to `cargo lambda build` for the architecture.
+    fn lambda_flags(self) -> &'static [&'static str] {
+        match self {
+            Arch::X86_64 => &[],
+            Arch::Arm64 => &["--arm64"],
+        }
+    }
+
+    fn runner(self) -> &'static [&'static str] {
+        match self {
+            Arch::X86_64 => &[],
+            Arch::Arm64 => &["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"],
+        }
+    }
+}
+
+/// The function's `bootstrap` as `sam build` makes it for `arch` (into target/sam/<arch>, leaving .aws-sam alone).
+fn sam_build(root: &Path, arch: Arch) -> PathBuf {
+    let build_dir = root.join("target/sam").join(arch.name());
+    let status = Command::new("sam")
+        .args(["build", "--parameter-overrides", &format!("Architecture={}", arch.name()), "--build-dir"])
+        .arg(&build_dir)
+        .arg("--cache-dir")
+        .arg(root.join("target/sam").join(format!("cache-{}", arch.name())))
+        .env("SAM_CLI_TELEMETRY", "0")
+        .current_dir(root)
+        .status()
+        .expect("sam runs (pip install aws-sam-cli)");
+    assert!(status.success(), "sam build for {} failed", arch.name());
+    build_dir.join("WxPluginManagerFunction/bootstrap")
+}
+
+/// A reference, built as `sam build` builds the function (into target/lambda/<arch>/<name>/bootstrap).
+fn lambda_build_example(root: &Path, arch: Arch, example: &str) -> PathBuf {
+    let lambda_dir = root.join("target/lambda").join(arch.name());
     let status = Command::new("cargo")
-        .args(["lambda", "build", "--release"])
-        .args(target)
-        .args(extra.split_whitespace())
+        .args(["lambda", "build", "--release", "--example", example])
+        .args(arch.lambda_flags())
+        .arg("--lambda-dir")
+        .arg(&lambda_dir)
         .current_dir(root)
         .status()
         .expect("cargo lambda runs (pip install cargo-lambda)");
-    assert!(status.success(), "cargo lambda build {target:?} failed");
+    assert!(status.success(), "cargo lambda build --example {example} failed");
+    lambda_dir.join(example).join("bootstrap")
 }
 
 fn spawn(subject: &Subject, api: &RuntimeApi) -> (Child, Arc<AtomicUsize>) {
-    let mut child = Command::new(&subject.binary)
+    let binary = subject.binary.as_os_str();
+    let mut command = match subject.runner.split_first() {
+        Some((runner, args)) => {
+            let mut command = Command::new(runner);
+            command.args(args.iter()).arg(binary);
+            command
+        }
+        None => Command::new(binary),
+    };
+    let mut child = command
         .env_clear()
         .env("AWS_LAMBDA_RUNTIME_API", api.endpoint())
         .env("AWS_LAMBDA_FUNCTION_NAME", &subject.name)
@@ -149,13 +220,15 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 fn main() {
     // `cargo bench` passes --bench; a filter argument would be for criterion benches, not this one.
-    let invocations: usize = std::env::var("INVOCATIONS").ok().and_then(|n| n.parse().ok()).unwrap_or(30_000);
+    let arch = Arch::from_env();
+    let default_invocations = if arch == Arch::X86_64 { 30_000 } else { 3_000 };
+    let invocations: usize =
+        std::env::var("INVOCATIONS").ok().and_then(|n| n.parse().ok()).unwrap_or(default_invocations);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    // cargo-lambda takes one kind of target per build.
-    lambda_build(&root, &["--bin", "wx-plugin-manager"]);
-    lambda_build(&root, &["--example", "echo"]);
-    lambda_build(&root, &["--example", "proxy"]);
-    let artefact = |name: &str| root.join("target/lambda").join(name).join("bootstrap");
+    let deployed = sam_build(&root, arch);
+    let echo = lambda_build_example(&root, arch, "echo");
+    let proxy = lambda_build_example(&root, arch, "proxy");
+    let runner = arch.runner();
 
     let emulator = Emulator::start().unwrap();
     emulator.edit_world(|w| w.settings.stable_minute_quota = u32::MAX);
@@ -165,23 +238,25 @@ fn main() {
     let function = |name: &str, binary: PathBuf| Subject {
         name: name.to_owned(),
         binary,
+        runner,
         env: vec![pair("WX_APPID", DEMO_APPID), pair("WX_SECRET", DEMO_SECRET), pair("WX_API_BASE", &base)],
         check: |r| r["errCode"] == 0,
     };
     let mut subjects = vec![
-        function("wx-plugin-manager", artefact("wx-plugin-manager")),
+        function("wx-plugin-manager", deployed.clone()),
         Subject {
             name: "bare proxy".into(),
-            binary: artefact("proxy"),
+            binary: proxy,
+            runner,
             env: vec![pair("WX_ACCESS_TOKEN", &token), pair("WX_API_BASE", &base)],
             check: |r| r["errcode"] == 0,
         },
-        Subject { name: "bare echo".into(), binary: artefact("echo"), env: vec![], check: |_| true },
+        Subject { name: "bare echo".into(), binary: echo, runner, env: vec![], check: |_| true },
     ];
     // Kept alive for the whole run.
     let mut stores: Vec<Box<dyn std::any::Any>> = Vec::new();
     for store in std::env::var("STORES").unwrap_or_default().split([',', ' ']).filter(|s| !s.is_empty()) {
-        let mut subject = function(&format!("wx-plugin-manager ({store})"), artefact("wx-plugin-manager"));
+        let mut subject = function(&format!("wx-plugin-manager ({store})"), deployed.clone());
         match store {
             "redis" => {
                 let server = redis::RedisServer::start();
@@ -244,11 +319,16 @@ fn main() {
 
     let echo_cold = median(starts[2].clone());
     let proxy_cpu = running[1].cpu_us as f64 / invocations as f64;
+    let emulated = match arch {
+        Arch::X86_64 => "",
+        Arch::Arm64 => " Under qemu-user: the CPU and the times are qemu's, not a Graviton's; read growth and answers.",
+    };
     let mut table = format!(
-        "{invocations} `list` invocations per function (unique trace ids) after {WARM_UP} warm-up ones, in batches of \
-         {BATCH} taken in turn; cold start is the median of {COLD_STARTS} starts.\n\n\
+        "{} artefacts, {invocations} `list` invocations per function (unique trace ids) after {WARM_UP} warm-up \
+         ones, in batches of {BATCH} taken in turn; cold start is the median of {COLD_STARTS} starts.{emulated}\n\n\
          | function | RSS growth / invocation | warm CPU / invocation | × bare proxy | peak RSS | cold start | × bare echo | lines / invocation | binary |\n\
-         |---|---|---|---|---|---|---|---|---|\n"
+         |---|---|---|---|---|---|---|---|---|\n",
+        arch.name()
     );
     for ((run, subject), starts) in running.iter_mut().zip(&subjects).zip(starts) {
         let pid = run.child.id();
@@ -273,7 +353,7 @@ fn main() {
         let _ = run.child.wait();
     }
     println!("\n{table}");
-    let out = root.join("target/bench-lambda.md");
+    let out = root.join(format!("target/bench-lambda-{}.md", arch.name()));
     std::fs::write(&out, &table).unwrap();
     println!("(also written to {})", out.display());
     drop(stores);
