@@ -259,7 +259,7 @@ function lambdaTransport({ functionName, qualifier, lambda }) {
       if (error && typeof error.errorType === 'string' && typeof error.errorMessage === 'string') {
         return { ...fromFunctionError(method, error.errorType, error.errorMessage), requestId };
       }
-      throw lambdaFailure(error, signal);
+      throw lambdaFailure(error, signal, qualifier ? `${functionName}:${qualifier}` : functionName);
     }
     const text = out.Payload ? decoder.decode(out.Payload) : '';
     const requestId = out.$metadata && out.$metadata.requestId;
@@ -274,10 +274,17 @@ function lambdaTransport({ functionName, qualifier, lambda }) {
   };
 }
 
-function lambdaFailure(error, signal) {
+function lambdaFailure(error, signal, target) {
   const name = (error && error.name) || 'Error';
   const status = error && error.$metadata && error.$metadata.httpStatusCode;
-  const detail = `${name}${status ? ` (HTTP ${status})` : ''}: ${(error && error.message) || String(error)}`;
+  let detail = `${name}${status ? ` (HTTP ${status})` : ''}: ${(error && error.message) || String(error)}`;
+  // Invoke answers 404 only for a function (or version, alias) that does not exist. Lambda names it
+  // ResourceNotFoundException; a local endpoint such as `cargo lambda watch` answers a bare 404, which the SDK calls
+  // "Unknown: UnknownError" with the reason in fields of its own: say what Lambda would, and keep those.
+  if (status === 404 && name !== 'ResourceNotFoundException') {
+    const reason = [error.title, error.detail].filter((v) => typeof v === 'string' && v !== '').join(': ');
+    detail = `ResourceNotFoundException (HTTP 404): Function not found: ${target}${reason ? ` (${reason})` : ''}`;
+  }
   if ((signal && signal.aborted) || name === 'AbortError' || name === 'TimeoutError') {
     return new TransportFailure('timeout', { timeout: true, retryable: true, cause: error });
   }

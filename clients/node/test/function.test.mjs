@@ -179,6 +179,15 @@ describe('Lambda Invoke: errors', () => {
     assert.equal(actual.error.message, `errCode: -1 unknown error | errMsg: ${actual.error.errMsg}`);
   });
 
+  test('a function name nobody serves: -501001 saying the function was not found, naming it', async () => {
+    const nowhere = createCloud({ functionName: 'wx-plugin-manager-nowhere', retries: 0, lambda: { endpoint: fx.invokeEndpoint, region: 'ap-east-1', credentials: FAKE } });
+    const { error } = await outcome(nowhere.openapi.pluginManager.getPluginList({ action: 'list' }));
+    assert.equal(error.errCode, -501001);
+    assert.match(error.errMsg, /^openapi\.pluginManager\.getPluginList:fail resource system error: ResourceNotFoundException \(HTTP 404\): Function not found: wx-plugin-manager-nowhere\b/);
+    assert.equal(error.errorType, 'TransportError');
+    assert.equal(error.statusCode, 404);
+  });
+
   test('a LambdaClient passed in, with the SDK default of 3 attempts: a failed unbind is still sent once', async () => {
     await fresh();
     const lambda = new LambdaClient({ endpoint: fx.invokeEndpoint, region: 'ap-east-1', credentials: FAKE });
