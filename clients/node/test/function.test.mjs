@@ -2,6 +2,7 @@
 // method's success and error compared with what wx-server-sdk's own code gives for the same call and the same WeChat
 // answer, through Lambda Invoke and through an HTTP gateway.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { createCloud, CloudSDKError } from 'wx-plugin-manager-client';
@@ -21,7 +22,9 @@ before(async () => {
   pm = cloud.openapi.pluginManager;
 });
 after(async () => {
-  if (fx) await fx.stop();
+  if (!fx) return;
+  await fx.stop();
+  if (!process.env.WXPM_NODE_KEEP_LOGS) assert.equal(fs.existsSync(fx.logDir), false, `${fx.logDir} left behind`);
 });
 
 const pluginCalls = async () => (await fx.control('GET', 'counters'))['/wxa/plugin'] || 0;

@@ -96,7 +96,9 @@ export async function startFixture() {
   const started = [];
   try {
     const emuPort = await freePort();
-    const emu = start('emulator', bins.wxpm, ['emulator', '--port', String(emuPort)], { cwd: ROOT }, logDir);
+    // Its API-security key files inside logDir, removed with it.
+    const emuArgs = ['emulator', '--port', String(emuPort), '--api-security-dir', path.join(logDir, 'api-security')];
+    const emu = start('emulator', bins.wxpm, emuArgs, { cwd: ROOT }, logDir);
     started.push([emu.child, 'SIGTERM']);
     await waitForPort(emuPort, 'wxpm emulator', emu.child, emu.log);
 
@@ -134,10 +136,21 @@ export async function startFixture() {
       },
       async stop() {
         for (const [child, signal] of started.reverse()) await stopChild(child, signal);
+        removeLogs(logDir);
       },
     };
   } catch (e) {
     for (const [child, signal] of started.reverse()) await stopChild(child, signal);
+    removeLogs(logDir); // the error quotes what they say
     throw e;
   }
+}
+
+/** The three processes' logs go with them, unless WXPM_NODE_KEEP_LOGS asks to keep them (and says where). */
+function removeLogs(logDir) {
+  if (process.env.WXPM_NODE_KEEP_LOGS) {
+    process.stderr.write(`# logs of the emulator, cargo lambda watch and the function kept in ${logDir}\n`);
+    return;
+  }
+  fs.rmSync(logDir, { recursive: true, force: true });
 }
