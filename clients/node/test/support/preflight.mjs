@@ -4,7 +4,6 @@
 // above the summary.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -31,16 +30,8 @@ const works = (command, args) => {
 /** Each missing thing with the command that fixes it; empty when the tests can run. */
 export function problems() {
   const found = [];
-  const require = createRequire(path.join(CLIENT, 'package.json'));
   const { devDependencies } = JSON.parse(fs.readFileSync(path.join(CLIENT, 'package.json'), 'utf8'));
-  const missing = Object.keys(devDependencies).filter((name) => {
-    try {
-      require.resolve(`${name}/package.json`);
-      return false;
-    } catch {
-      return true;
-    }
-  });
+  const missing = Object.keys(devDependencies).filter((name) => !fs.existsSync(path.join(CLIENT, 'node_modules', name, 'package.json')));
   if (missing.length > 0) found.push(`the dev dependencies are not installed (${missing.join(', ')}): run \`npm ci\` in ${CLIENT}`);
   if (!works('cargo', ['--version'])) {
     found.push('cargo is not on PATH: install Rust (https://rustup.rs), then `pip install cargo-lambda`');
