@@ -154,4 +154,15 @@ mod tests {
         let bare = success("unbindPlugin", json!({"errcode":0,"errmsg":"ok"}).as_object().unwrap().clone());
         assert_eq!(bare.to_string(), r#"{"errMsg":"openapi.pluginManager.unbindPlugin:ok","errCode":0}"#);
     }
+
+    #[test]
+    fn success_text_is_wx_server_sdk_text() {
+        // wx-server-sdk 4.0.2's result for this answer, as JSON.stringify writes it: renamed keys after the others.
+        let answer = r#"{"errcode":0,"errmsg":"ok","apply_list":[{"appid":"wxa","status":2,"create_time":"1700000000","apply_url":"https://x","reason":"r","categories":[{"first":"IT"}]}]}"#;
+        let answer = serde_json::from_str(answer).unwrap();
+        assert_eq!(
+            success("getPluginDevApplyList", answer).to_string(),
+            r#"{"applyList":[{"appid":"wxa","status":2,"reason":"r","categories":[{"first":"IT"}],"createTime":"1700000000","applyUrl":"https://x"}],"errMsg":"openapi.pluginManager.getPluginDevApplyList:ok","errCode":0}"#
+        );
+    }
 }

@@ -15,12 +15,66 @@ const METHODS = Object.freeze({
 const READS = new Set(['list', 'dev_apply_list']);
 
 const PREFIX = 'openapi.pluginManager';
-/** wx-server-sdk's texts for its own codes, as its CloudSDKError puts them in `message`. */
+/**
+ * The text wx-server-sdk's CloudSDKError puts after the code in `message`, for each code its table describes (4.0.2;
+ * `%s` as it leaves it); no text for any other code (WeChat's own, such as 89243). -602018, not -601018, is the key
+ * it gives "unauthorized API".
+ */
 const ERR_CODE = Object.freeze({
+  '-1': 'unknown error',
+  '-404001': 'empty call result',
+  '-404002': 'empty event id',
+  '-404003': 'empty poll url',
+  '-404004': 'empty poll result json',
+  '-404005': 'exceed max poll retry',
+  '-404006': 'empty poll result base resp',
+  '-404007': 'error while polling for the result, poll result base resp ret %s',
+  '-404008': 'error while polling for the result, polling server return a status code of %s',
+  '-404009': 'error while polling for the result: %s',
   '-501001': 'resource system error',
   '-501002': 'resource server timeout',
+  '-501003': 'exceed request limit',
+  '-501004': 'exceed concurrent request limit',
+  '-501005': 'invalid env',
+  '-501006': 'invalid common parameters',
   '-501007': 'invalid parameters',
+  '-501008': 'invalid request source',
+  '-501009': 'resource not initialized',
+  '-502001': 'database request fail',
+  '-502002': 'database invalid command',
+  '-502003': 'database permission denied',
+  '-502004': 'database exceed collection limit',
+  '-502005': 'database collection not exists',
+  '-503001': 'storage request fail',
+  '-503002': 'storage permission denied',
+  '-503003': 'storage file not exists',
+  '-503004': 'storage invalid sign parameter',
+  '-504001': 'functions request fail',
+  '-504002': 'functions execute fail',
   '-601001': 'system error',
+  '-601002': 'system args error',
+  '-601003': 'system network error',
+  '-601004': 'api permission denied',
+  '-601005': 'invalid cloudID',
+  '-601006': 'cloudID expired',
+  '-601007': 'cloudID and calling user does not match',
+  '-601008': 'server-side request timedout',
+  '-601009': 'missing mobile phone',
+  '-601010': 'no write permission',
+  '-601011': 'no privilege permission',
+  '-601012': 'unauthorized env',
+  '-601013': 'no multiend permission',
+  '-601015': 'access denied (cloudfunction cloudbase_auth returns empty errCode)',
+  '-601016': 'missing env auth info',
+  '-601017': 'access denied (cloudbase_auth returns non-zero errCode)',
+  '-602001': 'database query result size exceed limit (1MB)',
+  '-602018': 'unauthorized API',
+  '-604001': 'cloudfunction result size exceed limit (1MB)',
+  '-604100': 'API not found',
+  '-604101': 'function has no permission to call this API',
+  '-604102': 'call open API timeout',
+  '-604103': 'call open API system error',
+  '-604104': 'illegal source of invocation',
 });
 
 const DEFAULTS = Object.freeze({ timeoutMs: 15000, retries: 2, retryDelayMs: 200 });
@@ -205,7 +259,7 @@ function lambdaTransport({ functionName, qualifier, lambda }) {
       if (error && typeof error.errorType === 'string' && typeof error.errorMessage === 'string') {
         return { ...fromFunctionError(method, error.errorType, error.errorMessage), requestId };
       }
-      throw lambdaFailure(error, signal);
+      throw lambdaFailure(error, signal, qualifier ? `${functionName}:${qualifier}` : functionName);
     }
     const text = out.Payload ? decoder.decode(out.Payload) : '';
     const requestId = out.$metadata && out.$metadata.requestId;
@@ -220,10 +274,17 @@ function lambdaTransport({ functionName, qualifier, lambda }) {
   };
 }
 
-function lambdaFailure(error, signal) {
+function lambdaFailure(error, signal, target) {
   const name = (error && error.name) || 'Error';
   const status = error && error.$metadata && error.$metadata.httpStatusCode;
-  const detail = `${name}${status ? ` (HTTP ${status})` : ''}: ${(error && error.message) || String(error)}`;
+  let detail = `${name}${status ? ` (HTTP ${status})` : ''}: ${(error && error.message) || String(error)}`;
+  // Invoke answers 404 only for a function (or version, alias) that does not exist. Lambda names it
+  // ResourceNotFoundException; a local endpoint such as `cargo lambda watch` answers a bare 404, which the SDK calls
+  // "Unknown: UnknownError" with the reason in fields of its own: say what Lambda would, and keep those.
+  if (status === 404 && name !== 'ResourceNotFoundException') {
+    const reason = [error.title, error.detail].filter((v) => typeof v === 'string' && v !== '').join(': ');
+    detail = `ResourceNotFoundException (HTTP 404): Function not found: ${target}${reason ? ` (${reason})` : ''}`;
+  }
   if ((signal && signal.aborted) || name === 'AbortError' || name === 'TimeoutError') {
     return new TransportFailure('timeout', { timeout: true, retryable: true, cause: error });
   }

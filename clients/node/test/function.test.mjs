@@ -1,13 +1,15 @@
 // The client against the real Lambda binary under `cargo lambda watch`, with the WeChat emulator behind it: every
-// method's success and error compared with what wx-server-sdk gives for the same WeChat answer, through Lambda
-// Invoke and through an HTTP gateway.
+// method's success and error compared with what wx-server-sdk's own code gives for the same call and the same WeChat
+// answer, through Lambda Invoke and through an HTTP gateway.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { createCloud, CloudSDKError } from 'wx-plugin-manager-client';
 import { FUNCTION, GATEWAY_KEY, freePort, startFixture } from './support/fixture.mjs';
 import { startGateway } from './support/gateway.mjs';
-import { askWechat, assertSameAsWxServerSdk, outcome, wxServerSdk } from './support/wechat.mjs';
+import { assertSameAsWxServerSdk, outcome } from './support/wechat.mjs';
+import { wxServerSdk } from './support/wx-server-sdk.mjs';
 
 const FAKE = { accessKeyId: 'AKIDNODECLIENTTEST', secretAccessKey: 'node-client-test-secret' };
 let fx;
@@ -20,7 +22,9 @@ before(async () => {
   pm = cloud.openapi.pluginManager;
 });
 after(async () => {
-  if (fx) await fx.stop();
+  if (!fx) return;
+  await fx.stop();
+  if (!process.env.WXPM_NODE_KEEP_LOGS) assert.equal(fs.existsSync(fx.logDir), false, `${fx.logDir} left behind`);
 });
 
 const pluginCalls = async () => (await fx.control('GET', 'counters'))['/wxa/plugin'] || 0;
@@ -34,13 +38,15 @@ async function fresh() {
 }
 
 /**
- * One call, both ways: WeChat's answer to the HTTPS request on a fresh emulator, turned into wx-server-sdk's
- * outcome; then the client's call on a fresh emulator again. They must be the same.
+ * One call, both ways, each on a fresh emulator (`prepare` then run on it): wx-server-sdk's own code with the
+ * parameters, WeChat Cloud's transport taken by the emulator; then the client's call. The outcomes must be the same.
  */
-async function same(method, params, wechatPath, wechatBody, manager = pm) {
+async function same(method, params, manager = pm, prepare = async () => {}) {
   await fresh();
-  const expected = wxServerSdk(method, await askWechat(fx.emulator, wechatPath, wechatBody));
+  await prepare();
+  const expected = await outcome(wxServerSdk(fx.emulator)[method](params));
   await fresh();
+  await prepare();
   const actual = await outcome(manager[method](params));
   assertSameAsWxServerSdk(actual, expected);
   return { actual, expected };
@@ -48,7 +54,7 @@ async function same(method, params, wechatPath, wechatBody, manager = pm) {
 
 describe('Lambda Invoke: each method as wx-server-sdk answers it', () => {
   test('getPluginList: the list, keys in camelCase, unknown fields kept', async () => {
-    const { actual } = await same('getPluginList', { action: 'list' }, '/wxa/plugin', { action: 'list' });
+    const { actual } = await same('getPluginList', { action: 'list' });
     assert.equal(actual.result.errMsg, 'openapi.pluginManager.getPluginList:ok');
     assert.deepEqual(actual.result.pluginList.map((p) => p.status), [2, 1, 3, 4]);
     assert.ok(Array.isArray(actual.result.applyList));
@@ -56,36 +62,36 @@ describe('Lambda Invoke: each method as wx-server-sdk answers it', () => {
 
   test('applyPlugin apply: ok, then the plugin is pending', async () => {
     const params = { action: 'apply', pluginAppid: 'wxpluginshop0001', reason: 'We want the storefront kit' };
-    await same('applyPlugin', params, '/wxa/plugin', { action: 'apply', plugin_appid: 'wxpluginshop0001', reason: 'We want the storefront kit' });
+    await same('applyPlugin', params);
     const list = await pm.getPluginList({ action: 'list' });
     assert.equal(list.pluginList.find((p) => p.appid === 'wxpluginshop0001').status, 1);
   });
 
   test('applyPlugin apply on an added plugin: 89237', async () => {
-    const { actual } = await same('applyPlugin', { action: 'apply', pluginAppid: 'wxpluginchat0001' }, '/wxa/plugin', { action: 'apply', plugin_appid: 'wxpluginchat0001' });
+    const { actual } = await same('applyPlugin', { action: 'apply', pluginAppid: 'wxpluginchat0001' });
     assert.equal(actual.error.errCode, 89237);
     assert.equal(actual.error.errorType, 'WxApiError');
     assert.ok(actual.error instanceof CloudSDKError);
   });
 
   test('applyPlugin update with a plain token: 89256', async () => {
-    const { actual } = await same('applyPlugin', { action: 'update', pluginAppid: 'wxpluginchat0001', userVersion: '3.1.0' }, '/wxa/plugin', { action: 'update', plugin_appid: 'wxpluginchat0001', user_version: '3.1.0' });
+    const { actual } = await same('applyPlugin', { action: 'update', pluginAppid: 'wxpluginchat0001', userVersion: '3.1.0' });
     assert.equal(actual.error.errCode, 89256);
     assert.match(actual.error.errMsg, /^openapi\.pluginManager\.applyPlugin:fail /);
   });
 
   test('unbindPlugin: ok, and the plugin is gone', async () => {
-    await same('unbindPlugin', { action: 'unbind', pluginAppid: 'wxpluginchat0001' }, '/wxa/plugin', { action: 'unbind', plugin_appid: 'wxpluginchat0001' });
+    await same('unbindPlugin', { action: 'unbind', pluginAppid: 'wxpluginchat0001' });
     const list = await pm.getPluginList({ action: 'list' });
     assert.equal(list.pluginList.find((p) => p.appid === 'wxpluginchat0001'), undefined);
   });
 
   test('unbindPlugin with snake_case plugin_appid (passed through as wx-server-sdk does): ok', async () => {
-    await same('unbindPlugin', { action: 'unbind', plugin_appid: 'wxpluginchat0001' }, '/wxa/plugin', { action: 'unbind', plugin_appid: 'wxpluginchat0001' });
+    await same('unbindPlugin', { action: 'unbind', plugin_appid: 'wxpluginchat0001' });
   });
 
   test('unbindPlugin on a pending plugin: 89243, WeChat called exactly once', async () => {
-    const { actual } = await same('unbindPlugin', { action: 'unbind', pluginAppid: 'wxpluginpay00001' }, '/wxa/plugin', { action: 'unbind', plugin_appid: 'wxpluginpay00001' });
+    const { actual } = await same('unbindPlugin', { action: 'unbind', pluginAppid: 'wxpluginpay00001' });
     assert.equal(actual.error.errCode, 89243);
     assert.match(actual.error.message, /^errCode: 89243 {2}\| errMsg: openapi\.pluginManager\.unbindPlugin:fail applying plugin can not be unbound rid: /);
     const before = await pluginCalls();
@@ -94,15 +100,23 @@ describe('Lambda Invoke: each method as wx-server-sdk answers it', () => {
   });
 
   test('unbindPlugin of a plugin never added: 89244', async () => {
-    const { actual } = await same('unbindPlugin', { action: 'unbind', pluginAppid: 'wxpluginshop0001' }, '/wxa/plugin', { action: 'unbind', plugin_appid: 'wxpluginshop0001' });
+    const { actual } = await same('unbindPlugin', { action: 'unbind', pluginAppid: 'wxpluginshop0001' });
     assert.equal(actual.error.errCode, 89244);
   });
 
   test('getPluginDevApplyList: applicants with createTime, applyUrl, categories in camelCase', async () => {
-    const { actual } = await same('getPluginDevApplyList', { action: 'dev_apply_list', page: 1, num: 10 }, '/wxa/devplugin', { action: 'dev_apply_list', page: 1, num: 10 });
+    const { actual } = await same('getPluginDevApplyList', { action: 'dev_apply_list', page: 1, num: 10 });
     assert.equal(actual.result.applyList.length, 5);
     const first = actual.result.applyList[0];
     for (const key of ['appid', 'status', 'nickname', 'headimgurl', 'categories', 'createTime', 'applyUrl', 'reason']) assert.ok(key in first, key);
+  });
+
+  test("getPluginDevApplyList: the result's JSON text is wx-server-sdk's, its renamed keys after the others", async () => {
+    const { actual, expected } = await same('getPluginDevApplyList', { action: 'dev_apply_list', page: 1, num: 10 });
+    // WeChat (the emulator) answers …, create_time, apply_url, reason: wx-server-sdk moves the two it renames last.
+    assert.deepEqual(Object.keys(expected.result.applyList[0]).slice(-3), ['reason', 'createTime', 'applyUrl']);
+    assert.deepEqual(Object.keys(actual.result.applyList[0]), Object.keys(expected.result.applyList[0]));
+    assert.equal(JSON.stringify(actual.result), JSON.stringify(expected.result));
   });
 
   for (const [action, appid, extra, code] of [
@@ -114,7 +128,7 @@ describe('Lambda Invoke: each method as wx-server-sdk answers it', () => {
     ['dev_refuse', 'wxbuyer000000099', { reason: 'no' }, 89242],
   ]) {
     test(`setDevPluginApplyStatus ${action} ${appid}: ${code || 'ok'}`, async () => {
-      const { actual } = await same('setDevPluginApplyStatus', { action, appid, ...extra }, '/wxa/devplugin', { action, appid, ...extra });
+      const { actual } = await same('setDevPluginApplyStatus', { action, appid, ...extra });
       if (code) {
         assert.equal(actual.error.errCode, code);
         assert.match(actual.error.errMsg, /^openapi\.pluginManager\.setDevPluginApplyStatus:fail /);
@@ -159,6 +173,22 @@ describe('Lambda Invoke: errors', () => {
     assert.match(error.errMsg, /^openapi\.pluginManager\.unbindPlugin:fail /);
     assert.equal(error.errorType, 'WxApiError');
     assert.equal((await pluginCalls()) - before, 1);
+  });
+
+  test("WeChat busy (-1): message 'errCode: -1 unknown error | errMsg: …' as wx-server-sdk's", async () => {
+    const busy = () => fx.control('POST', 'faults', { path: '/wxa/plugin', times: 3, fault: { kind: 'errcode', errcode: -1 } });
+    const { actual, expected } = await same('unbindPlugin', { action: 'unbind', pluginAppid: 'wxpluginchat0001' }, pm, busy);
+    assert.match(expected.error.message, /^errCode: -1 unknown error \| errMsg: openapi\.pluginManager\.unbindPlugin:fail /);
+    assert.equal(actual.error.message, `errCode: -1 unknown error | errMsg: ${actual.error.errMsg}`);
+  });
+
+  test('a function name nobody serves: -501001 saying the function was not found, naming it', async () => {
+    const nowhere = createCloud({ functionName: 'wx-plugin-manager-nowhere', retries: 0, lambda: { endpoint: fx.invokeEndpoint, region: 'ap-east-1', credentials: FAKE } });
+    const { error } = await outcome(nowhere.openapi.pluginManager.getPluginList({ action: 'list' }));
+    assert.equal(error.errCode, -501001);
+    assert.match(error.errMsg, /^openapi\.pluginManager\.getPluginList:fail resource system error: ResourceNotFoundException \(HTTP 404\): Function not found: wx-plugin-manager-nowhere\b/);
+    assert.equal(error.errorType, 'TransportError');
+    assert.equal(error.statusCode, 404);
   });
 
   test('a LambdaClient passed in, with the SDK default of 3 attempts: a failed unbind is still sent once', async () => {
@@ -222,16 +252,16 @@ describe('HTTP gateway (API Gateway HTTP API, payload 2.0)', () => {
   const bearer = () => createCloud({ url: gateway.url, auth: { bearer: GATEWAY_KEY } }).openapi.pluginManager;
 
   test('bearer: getPluginList as wx-server-sdk answers it', async () => {
-    await same('getPluginList', { action: 'list' }, '/wxa/plugin', { action: 'list' }, bearer());
+    await same('getPluginList', { action: 'list' }, bearer());
   });
 
   test('bearer: getPluginDevApplyList as wx-server-sdk answers it', async () => {
-    await same('getPluginDevApplyList', { action: 'dev_apply_list', page: 1, num: 2 }, '/wxa/devplugin', { action: 'dev_apply_list', page: 1, num: 2 }, bearer());
+    await same('getPluginDevApplyList', { action: 'dev_apply_list', page: 1, num: 2 }, bearer());
   });
 
   test('bearer: applyPlugin ok, then 89237 (HTTP 409) as wx-server-sdk throws it', async () => {
-    await same('applyPlugin', { action: 'apply', pluginAppid: 'wxpluginshop0001' }, '/wxa/plugin', { action: 'apply', plugin_appid: 'wxpluginshop0001' }, bearer());
-    const { actual } = await same('applyPlugin', { action: 'apply', pluginAppid: 'wxpluginchat0001' }, '/wxa/plugin', { action: 'apply', plugin_appid: 'wxpluginchat0001' }, bearer());
+    await same('applyPlugin', { action: 'apply', pluginAppid: 'wxpluginshop0001' }, bearer());
+    const { actual } = await same('applyPlugin', { action: 'apply', pluginAppid: 'wxpluginchat0001' }, bearer());
     assert.equal(actual.error.statusCode, 409);
     assert.equal(actual.error.errorType, 'WxApiError');
   });
@@ -250,7 +280,7 @@ describe('HTTP gateway (API Gateway HTTP API, payload 2.0)', () => {
 
   test('bearer: setDevPluginApplyStatus dev_agree ok, then 89240', async () => {
     const m = bearer();
-    await same('setDevPluginApplyStatus', { action: 'dev_agree', appid: 'wxbuyer000000001' }, '/wxa/devplugin', { action: 'dev_agree', appid: 'wxbuyer000000001' }, m);
+    await same('setDevPluginApplyStatus', { action: 'dev_agree', appid: 'wxbuyer000000001' }, m);
     await assert.rejects(m.setDevPluginApplyStatus({ action: 'dev_agree', appid: 'wxbuyer000000001' }), { errCode: 89240 });
   });
 
@@ -275,8 +305,8 @@ describe('HTTP gateway (API Gateway HTTP API, payload 2.0)', () => {
 
   test('iam: SigV4-signed (execute-api), checked by the gateway, answered as over Invoke', async () => {
     const m = createCloud({ url: signed.url, auth: 'iam', region: 'ap-east-1', credentials: FAKE }).openapi.pluginManager;
-    await same('getPluginList', { action: 'list' }, '/wxa/plugin', { action: 'list' }, m);
-    await same('unbindPlugin', { action: 'unbind', pluginAppid: 'wxpluginpay00001' }, '/wxa/plugin', { action: 'unbind', plugin_appid: 'wxpluginpay00001' }, m);
+    await same('getPluginList', { action: 'list' }, m);
+    await same('unbindPlugin', { action: 'unbind', pluginAppid: 'wxpluginpay00001' }, m);
   });
 
   test('iam with the wrong secret: the gateway refuses (403), -403 HttpRefused', async () => {

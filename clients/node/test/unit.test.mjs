@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { test } from 'node:test';
 import * as esm from 'wx-plugin-manager-client';
+import { wxServerSdk } from './support/wx-server-sdk.mjs';
 
 const require = createRequire(import.meta.url);
 const cjs = require('wx-plugin-manager-client');
@@ -23,6 +24,30 @@ test("CloudSDKError: wx-server-sdk's fields and message, extras not enumerable",
   assert.ok(e.stack.includes('errCode: -501007 invalid parameters | errMsg:'));
   const w = new CloudSDKError({ errCode: 89237, errMsg: 'openapi.pluginManager.applyPlugin:fail plugin is already added rid: 1' });
   assert.equal(w.message, 'errCode: 89237  | errMsg: openapi.pluginManager.applyPlugin:fail plugin is already added rid: 1');
+});
+
+test("message: wx-server-sdk's text after the code for every code it has one (-1 unknown error, …), none for others", async () => {
+  // wx-server-sdk's own CloudSDKError, as it throws it for WeChat's errcode -1.
+  const thrown = await wxServerSdk(async () => ({ errcode: -1, errmsg: 'system error' }))
+    .unbindPlugin({ action: 'unbind', pluginAppid: 'wxpluginchat0001' })
+    .then(() => assert.fail('wx-server-sdk did not throw'), (e) => e);
+  assert.equal(thrown.message, 'errCode: -1 unknown error | errMsg: openapi.pluginManager.unbindPlugin:fail system error');
+  const ours = new CloudSDKError({ errCode: thrown.errCode, errMsg: thrown.errMsg });
+  assert.equal(ours.message, thrown.message);
+
+  // Its class for every negative code down to -700000 (its table's) and WeChat's own positive ones. Both classes
+  // compute message from errCode when it is read, so one error of each serves every code.
+  const theirs = new thrown.constructor({ errCode: -1, errMsg: 'm' });
+  const mine = new CloudSDKError({ errCode: -1, errMsg: 'm' });
+  let described = 0;
+  for (let errCode = -700000; errCode < 100000; errCode++) {
+    if (errCode === 0) continue; // wx-server-sdk turns 0 into -1; no error has it
+    theirs.errCode = errCode;
+    mine.errCode = errCode;
+    if (mine.message !== theirs.message) assert.equal(mine.message, theirs.message, `errCode ${errCode}`);
+    if (!theirs.message.startsWith(`errCode: ${errCode}  |`)) described += 1;
+  }
+  assert.equal(described, 54, 'the codes wx-server-sdk 4.0.2 describes');
 });
 
 test('the five methods, and nothing else', () => {

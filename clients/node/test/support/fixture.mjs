@@ -6,10 +6,9 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { FUNCTION, ROOT, binaryPaths, problems } from './preflight.mjs';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
-export const FUNCTION = 'wx-plugin-manager';
+export { FUNCTION, ROOT };
 export const DEMO = { appid: 'wxdemo0000000001', secret: 'demo-secret-0123456789abcdef0123' };
 export const GATEWAY_KEY = 'node-client-gateway-key-0123456789';
 
@@ -53,15 +52,9 @@ const tail = (file) => {
   }
 };
 
-function targetDir() {
-  const dir = process.env.CARGO_TARGET_DIR;
-  return dir ? path.resolve(ROOT, dir) : path.join(ROOT, 'target');
-}
-
 /** The two debug binaries: built by cargo when it is there (quick when fresh), else found as they are. */
 function binaries() {
-  const dir = path.join(targetDir(), 'debug');
-  const bins = { fn: path.join(dir, FUNCTION), wxpm: path.join(dir, 'wxpm') };
+  const bins = binaryPaths();
   const cargo = spawnSync('cargo', ['--version'], { encoding: 'utf8' });
   if (cargo.status === 0 && !process.env.WXPM_NODE_NO_BUILD) {
     process.stderr.write(`# cargo build --bin ${FUNCTION} --bin wxpm (in ${ROOT})\n`);
@@ -74,13 +67,6 @@ function binaries() {
     }
   }
   return bins;
-}
-
-function requireCargoLambda() {
-  const probe = spawnSync('cargo', ['lambda', '--version'], { encoding: 'utf8' });
-  if (probe.status !== 0) {
-    throw new Error('cargo-lambda is missing: the tests serve the function with `cargo lambda watch`. Install it with `pip install cargo-lambda`.');
-  }
 }
 
 function start(what, command, args, options, logDir) {
@@ -103,13 +89,16 @@ async function stopChild(child, signal) {
 }
 
 export async function startFixture() {
-  requireCargoLambda();
+  const missing = problems();
+  if (missing.length > 0) throw new Error(`the function tests cannot run: ${missing.join('; ')}`);
   const bins = binaries();
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wxpm-node-client-'));
   const started = [];
   try {
     const emuPort = await freePort();
-    const emu = start('emulator', bins.wxpm, ['emulator', '--port', String(emuPort)], { cwd: ROOT }, logDir);
+    // Its API-security key files inside logDir, removed with it.
+    const emuArgs = ['emulator', '--port', String(emuPort), '--api-security-dir', path.join(logDir, 'api-security')];
+    const emu = start('emulator', bins.wxpm, emuArgs, { cwd: ROOT }, logDir);
     started.push([emu.child, 'SIGTERM']);
     await waitForPort(emuPort, 'wxpm emulator', emu.child, emu.log);
 
@@ -147,10 +136,21 @@ export async function startFixture() {
       },
       async stop() {
         for (const [child, signal] of started.reverse()) await stopChild(child, signal);
+        removeLogs(logDir);
       },
     };
   } catch (e) {
     for (const [child, signal] of started.reverse()) await stopChild(child, signal);
+    removeLogs(logDir); // the error quotes what they say
     throw e;
   }
+}
+
+/** The three processes' logs go with them, unless WXPM_NODE_KEEP_LOGS asks to keep them (and says where). */
+function removeLogs(logDir) {
+  if (process.env.WXPM_NODE_KEEP_LOGS) {
+    process.stderr.write(`# logs of the emulator, cargo lambda watch and the function kept in ${logDir}\n`);
+    return;
+  }
+  fs.rmSync(logDir, { recursive: true, force: true });
 }
