@@ -1,6 +1,6 @@
 //! `wxpm`: the function's local face. `wxpm emulator` serves the WeChat emulator.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,7 +27,8 @@ enum Command {
     /// With neither WX_APPID nor WX_ACCESS_TOKEN set, the embedded WeChat emulator answers, as the demo mini program.
     Invoke {
         /// The event file, or - to read standard input.
-        event: PathBuf,
+        #[arg(value_parser = event_source)]
+        event: EventSource,
         /// Send WeChat calls here instead (e.g. a standalone `wxpm emulator`); the demo credentials are used unless
         /// WX_APPID or WX_ACCESS_TOKEN is set.
         #[arg(long)]
@@ -73,7 +74,7 @@ enum PlatformCommand {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Invoke { event, api_base, timeout } => invoke(&event, api_base, timeout),
+        Command::Invoke { event, api_base, timeout } => invoke(event, api_base, timeout),
         Command::Platform(command) => platform(command),
         Command::Emulator { port, host, state, api_security_dir, api_security } => {
             serve_emulator(SocketAddr::new(host, port), state, api_security_dir, api_security.as_deref())
@@ -153,16 +154,30 @@ fn write_api_security_keys(emulator: &Emulator, dir: &std::path::Path) -> std::i
     Ok(())
 }
 
-fn invoke(path: &std::path::Path, api_base: Option<String>, timeout: f64) -> ExitCode {
+fn invoke(source: EventSource, api_base: Option<String>, timeout: f64) -> ExitCode {
     logging::init(logging::Target::Stderr);
     // Lambda's own limit is 900 s.
     let Some(limit) = Duration::try_from_secs_f64(timeout).ok().filter(|d| !d.is_zero() && d.as_secs() <= 900) else {
         eprintln!("wxpm invoke: --timeout must be a number of seconds above 0 and at most 900");
         return ExitCode::from(2);
     };
-    let event = match read_event(path) {
+    let bytes = match source {
+        EventSource::File(bytes) => bytes,
+        EventSource::Stdin => match read_stdin() {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                eprintln!("error: cannot read the event from standard input: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    // As the function takes a payload: whatever is not a JSON value is its InvalidEvent.
+    let event = match serde_json::from_slice(&bytes) {
         Ok(event) => event,
-        Err(e) => return report(Err(e)),
+        Err(e) => {
+            let detail = format!("the event is not JSON: {e}");
+            return report(Err(Error::InvalidEvent { method: "", detail }));
+        }
     };
     let own = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let configured = ["WX_APPID", "WX_ACCESS_TOKEN", "WX_COMPONENT_APPID"].iter().any(|name| own(name).is_some());
@@ -236,13 +251,28 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
         .ok()
 }
 
-fn read_event(path: &std::path::Path) -> Result<Value, Error> {
-    let text =
-        if path.as_os_str() == "-" { std::io::read_to_string(std::io::stdin()) } else { std::fs::read_to_string(path) };
-    let text =
-        text.map_err(|e| Error::InvalidEvent { method: "", detail: format!("cannot read {}: {e}", path.display()) })?;
-    serde_json::from_str(&text)
-        .map_err(|e| Error::InvalidEvent { method: "", detail: format!("the event is not JSON: {e}") })
+/// Where `wxpm invoke` takes its event from.
+#[derive(Clone)]
+enum EventSource {
+    /// The file's bytes, read while the command line is parsed.
+    File(Vec<u8>),
+    /// Standard input, read when the event is needed.
+    Stdin,
+}
+
+fn read_stdin() -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    std::io::stdin().read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Reads the event file while the command line is parsed: a file that cannot be read is the command line's own
+/// usage error (clap's message naming the file, exit status 2), never an answer the function would give.
+fn event_source(arg: &str) -> Result<EventSource, String> {
+    if arg == "-" {
+        return Ok(EventSource::Stdin);
+    }
+    std::fs::read(arg).map(EventSource::File).map_err(|e| format!("cannot read the event file: {e}"))
 }
 
 /// Prints the result, or the error as Lambda reports it, on stdout; fails the exit status on an error.
