@@ -101,7 +101,15 @@ fn both<S: TokenStore + DurableStore + 'static>(store: S) -> (Arc<dyn TokenStore
 /// platform acting for its mini programs) the platform's own.
 fn api_security(config: &Config) -> Result<Option<ApiSecurity>, Error> {
     let keys = match &config.api_security {
-        ApiSecuritySetting::Off => return Ok(None),
+        ApiSecuritySetting::Off { ignored } => {
+            if !ignored.is_empty() {
+                tracing::warn!(
+                    ignored = %ignored.join(", "),
+                    "WX_API_SECURITY=off: plugin calls go out plain; the API security settings still set are ignored"
+                );
+            }
+            return Ok(None);
+        }
         ApiSecuritySetting::On(keys) => keys.clone(),
         ApiSecuritySetting::Stored { secret, .. } => {
             return Err(Error::Config(format!("{} has not been read yet (Config::resolve)", secret.variable())))

@@ -159,6 +159,40 @@ fn the_layer_s_own_plain_errors_come_back_as_wx_api_errors() {
 }
 
 #[test]
+fn an_explicit_off_with_the_keys_still_set_makes_plain_calls_and_warns_once_naming_them() {
+    // The rollback: WeChat's console set back to optional, the function switched off, its keys left in place.
+    let emu = Emulator::start().unwrap();
+    emu.set_api_security_enforcement(DEMO_APPID, "optional");
+    let keys: Vec<(String, String)> = layer_env(&emu, DEMO_APPID)
+        .into_iter()
+        .filter(|(name, _)| name != "WX_API_SECURITY" && name != "WX_API_SIGNING_ORIGIN")
+        .collect();
+    let mut env: Vec<(&str, &str)> = keys.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    env.push(("WX_API_SECURITY", "off"));
+    let s = Setup::with_emulator(emu, &env);
+    for event in [json!({"action":"list"}), json!({"action":"apply","pluginAppid":"wxpluginshop0001"})] {
+        assert_eq!(s.succeeds(event.clone())["errCode"], 0, "{event}");
+    }
+    // The emulator accepts both kinds when optional: the bodies it saw tell which kind came.
+    let calls: Vec<_> = s.emu.requests().into_iter().filter(|r| r.path.starts_with("/wxa/")).collect();
+    assert_eq!(calls.len(), 2);
+    for call in calls {
+        let body = call.json_body().unwrap();
+        assert!(body.get("action").is_some() && body.get("iv").is_none() && body.get("data").is_none(), "{body}");
+    }
+    let output = s.function.output();
+    let warnings: Vec<&str> = output.lines().filter(|line| line.contains("WX_API_SECURITY=off")).collect();
+    assert_eq!(warnings.len(), 1, "one warning, at cold start: {output}");
+    assert!(warnings[0].contains("\"level\":\"WARN\""), "{}", warnings[0]);
+    for (name, value) in &keys {
+        assert!(warnings[0].contains(name.as_str()), "{name} not named: {}", warnings[0]);
+        for part in value.lines().filter(|part| part.len() > 16 && !part.starts_with("-----")) {
+            assert!(!output.contains(part), "{name}'s value in the output");
+        }
+    }
+}
+
+#[test]
 fn platform_mode_signs_with_the_component_appid_and_keys() {
     let emu = Emulator::start().unwrap();
     emu.set_api_security_enforcement(DEMO_COMPONENT_APPID, "required");

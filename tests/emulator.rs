@@ -1,6 +1,9 @@
 //! The WeChat emulator over real HTTP on loopback: plugin state machine, token semantics, protocol errors, faults,
 //! the request log and the control endpoint.
 
+#[path = "support/temp.rs"]
+mod temp;
+
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -580,13 +583,12 @@ async fn the_control_endpoint_is_hidden_from_other_hosts() {
 
 #[test]
 fn a_state_file_round_trips_and_bad_ones_are_refused_clearly() {
-    let dir = std::env::temp_dir().join(format!("wxpm-state-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let good = dir.join("good.json");
+    let dir = temp::TempPath::dir("state");
+    let good = dir.path().join("good.json");
     std::fs::write(&good, serde_json::to_string(&World::builtin()).unwrap()).unwrap();
     let world = Emulator::load_world(&good).unwrap();
     assert_eq!(world.accounts.len(), World::builtin().accounts.len());
-    let bad = dir.join("bad.json");
+    let bad = dir.path().join("bad.json");
     std::fs::write(
         &bad,
         r#"{"accounts":[],"applications":[{"plugin":"p","applicant":"a","status":9,"create_time":1}]}"#,

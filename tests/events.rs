@@ -1,6 +1,9 @@
 //! Every file in events/ gives, through `wxpm invoke` on the embedded emulator, the answer the README's table shows;
 //! and the table lists every file.
 
+#[path = "support/temp.rs"]
+mod temp;
+
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 
@@ -114,11 +117,34 @@ fn wxpm_invoke_reads_stdin_and_refuses_a_file_that_is_not_json() {
     child.stdin.take().unwrap().write_all(b"{\"action\":\"list\"}").unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
-    let not_json = std::env::temp_dir().join(format!("wxpm-not-json-{}", std::process::id()));
-    std::fs::write(&not_json, "action=list").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_wxpm")).arg("invoke").arg(&not_json).output().unwrap();
+    let not_json = temp::TempPath::file("not-json", "action=list");
+    let out = Command::new(env!("CARGO_BIN_EXE_wxpm")).arg("invoke").arg(not_json.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(printed["errorType"], "InvalidEvent");
     assert!(printed["errorMessage"].as_str().unwrap().contains("the event is not JSON"));
+}
+
+#[test]
+fn wxpm_invoke_on_a_file_it_cannot_read_is_a_usage_error_naming_the_file() {
+    let missing = temp::TempPath::new("missing-event");
+    let directory = temp::TempPath::dir("event-directory");
+    for (path, why) in [(missing.path(), "No such file"), (directory.path(), "Is a directory")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_wxpm"))
+            .arg("invoke")
+            .arg(path)
+            .env_remove("WX_APPID")
+            .env_remove("WX_ACCESS_TOKEN")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // As clap reports a command line it cannot use: status 2, the message on stderr, nothing on stdout.
+        assert_eq!(out.status.code(), Some(2), "{}: {stderr}", path.display());
+        assert!(out.stdout.is_empty(), "{}: {}", path.display(), String::from_utf8_lossy(&out.stdout));
+        assert!(stderr.starts_with("error: "), "{stderr}");
+        assert!(stderr.contains(&path.display().to_string()), "the file is named: {stderr}");
+        assert!(stderr.contains("cannot read the event file") && stderr.contains(why), "{stderr}");
+        assert!(!stderr.contains("InvalidEvent") && !stderr.contains("-501007"), "{stderr}");
+    }
 }

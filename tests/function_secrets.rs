@@ -103,8 +103,6 @@ fn no_fixed_token_in_output_when_the_upstream_fails() {
 
 #[test]
 fn no_secret_in_wxpm_invoke_output() {
-    let dir = std::env::temp_dir().join(format!("wxpm-secrets-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
     let mut seen = String::new();
     for event in ["list", "invalid", "update"] {
         let out = Command::new(env!("CARGO_BIN_EXE_wxpm"))

@@ -1,6 +1,6 @@
 //! `wxpm`: the function's local face. `wxpm emulator` serves the WeChat emulator.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,7 +9,9 @@ use clap::{Parser, Subcommand};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use wx_plugin_manager::emulator::{Emulator, World, DEMO_APPID, DEMO_PLUGIN, DEMO_SECRET};
+#[cfg(unix)]
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use wx_plugin_manager::emulator::{Emulator, Enforcement, World, DEMO_APPID, DEMO_PLUGIN, DEMO_SECRET};
 use wx_plugin_manager::observe::logging;
 use wx_plugin_manager::{App, Config, Error};
 
@@ -27,7 +29,8 @@ enum Command {
     /// With neither WX_APPID nor WX_ACCESS_TOKEN set, the embedded WeChat emulator answers, as the demo mini program.
     Invoke {
         /// The event file, or - to read standard input.
-        event: PathBuf,
+        #[arg(value_parser = event_source)]
+        event: EventSource,
         /// Send WeChat calls here instead (e.g. a standalone `wxpm emulator`); the demo credentials are used unless
         /// WX_APPID or WX_ACCESS_TOKEN is set.
         #[arg(long)]
@@ -49,8 +52,10 @@ enum Command {
         /// A JSON state file in the format of src/emulator/default_world.json (default: the built-in state).
         #[arg(long)]
         state: Option<PathBuf>,
-        /// Where to write `<appid>.api-security.json` for each account or platform with API security keys: the
-        /// function's WX_API_* settings, as a JSON object (default: wxpm-emulator-<port> in the temp directory).
+        /// Write `<appid>.api-security.json` (the function's WX_API_* settings, as a JSON object) for each account
+        /// and platform with API security keys into this directory, and keep them there when the emulator stops.
+        /// Without it, the files are written only when some account's API security is optional or required, into
+        /// `wxpm-emulator-PORT` in the temp directory, and removed when the emulator stops.
         #[arg(long)]
         api_security_dir: Option<PathBuf>,
         /// API security for every account and platform that has keys: off, optional (plain and secured calls) or
@@ -73,7 +78,7 @@ enum PlatformCommand {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Invoke { event, api_base, timeout } => invoke(&event, api_base, timeout),
+        Command::Invoke { event, api_base, timeout } => invoke(event, api_base, timeout),
         Command::Platform(command) => platform(command),
         Command::Emulator { port, host, state, api_security_dir, api_security } => {
             serve_emulator(SocketAddr::new(host, port), state, api_security_dir, api_security.as_deref())
@@ -97,6 +102,15 @@ fn serve_emulator(
         },
         None => World::builtin(),
     };
+    let Some(runtime) = runtime() else { return ExitCode::FAILURE };
+    // Listening before anything is written: a stop that comes right after the key files still removes them.
+    let stop = match runtime.block_on(async { StopSignals::listen() }) {
+        Ok(stop) => stop,
+        Err(e) => {
+            eprintln!("wxpm emulator: cannot listen for Ctrl-C and SIGTERM: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let emulator = match Emulator::start_with(world, addr) {
         Ok(emulator) => emulator,
         Err(e) => {
@@ -119,50 +133,157 @@ fn serve_emulator(
     );
     let _ = writeln!(out, "control endpoint: {}/__emulator/state (loopback only); Ctrl-C stops", emulator.base_url());
     let _ = out.flush();
-    let dir = api_security_dir
-        .unwrap_or_else(|| std::env::temp_dir().join(format!("wxpm-emulator-{}", emulator.addr().port())));
-    if let Err(e) = write_api_security_keys(&emulator, &dir) {
-        eprintln!("wxpm emulator: cannot write the API security keys to {}: {e}", dir.display());
-        return ExitCode::FAILURE;
-    }
-    emulator.join();
+    let key_files = match KeyFiles::write(&emulator, api_security_dir) {
+        Ok(key_files) => key_files,
+        Err((dir, e)) => {
+            eprintln!("wxpm emulator: cannot write the API security keys to {}: {e}", dir.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(stop.first());
+    drop(emulator);
+    drop(key_files);
     ExitCode::SUCCESS
 }
 
-/// Writes `<dir>/<appid>.api-security.json` (the function's WX_API_* settings, readable by the owner only) for
-/// every account and platform with API security keys, and says where on stderr.
-fn write_api_security_keys(emulator: &Emulator, dir: &std::path::Path) -> std::io::Result<()> {
-    let world = emulator.world();
-    let secured: Vec<_> = world.api_security_keys().map(|(appid, keys)| (appid, keys.enforcement)).collect();
-    if secured.is_empty() {
-        return Ok(());
-    }
-    std::fs::create_dir_all(dir)?;
-    for (appid, enforcement) in secured {
-        let settings: serde_json::Map<String, Value> =
-            emulator.api_security_env(appid).into_iter().map(|(k, v)| (k, Value::String(v))).collect();
-        let path = dir.join(format!("{appid}.api-security.json"));
-        let mut file = std::fs::OpenOptions::new();
-        file.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
-        let mut file = file.open(&path)?;
-        writeln!(file, "{}", serde_json::to_string_pretty(&Value::Object(settings)).unwrap_or_default())?;
-        eprintln!("API security keys for {appid}: {} (enforcement {})", path.display(), enforcement.as_str());
-    }
-    Ok(())
+/// Ctrl-C (SIGINT), SIGTERM (`kill`, a supervisor, a test) and SIGHUP (the terminal closed): each ends the run
+/// through the same way out, so the files it wrote are removed.
+#[cfg(unix)]
+struct StopSignals {
+    interrupt: Signal,
+    terminate: Signal,
+    hang_up: Signal,
 }
 
-fn invoke(path: &std::path::Path, api_base: Option<String>, timeout: f64) -> ExitCode {
+#[cfg(unix)]
+impl StopSignals {
+    /// Must be called inside the runtime that will wait for them.
+    fn listen() -> std::io::Result<StopSignals> {
+        Ok(StopSignals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+            hang_up: signal(SignalKind::hangup())?,
+        })
+    }
+
+    async fn first(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+            _ = self.hang_up.recv() => {}
+        }
+    }
+}
+
+/// Ctrl-C, where there are no unix signals.
+#[cfg(windows)]
+struct StopSignals(tokio::signal::windows::CtrlC);
+
+#[cfg(windows)]
+impl StopSignals {
+    fn listen() -> std::io::Result<StopSignals> {
+        tokio::signal::windows::ctrl_c().map(StopSignals)
+    }
+
+    async fn first(mut self) {
+        self.0.recv().await;
+    }
+}
+
+/// The `<appid>.api-security.json` files one run wrote. Dropping it ends their life as the run promised: removed
+/// (and their directory, when nothing else is in it) unless the user named the directory, where they stay and the
+/// run says so — every way out of the run, an error included, goes through here.
+struct KeyFiles {
+    dir: PathBuf,
+    written: Vec<PathBuf>,
+    keep: bool,
+}
+
+impl KeyFiles {
+    /// Writes the settings of every account and platform with API security keys (readable by the owner only) into
+    /// `asked_dir`; without one, only when some account's enforcement is not off (the keys are needed then), into
+    /// `wxpm-emulator-PORT` in the temp directory. Says on stderr where each file is.
+    fn write(emulator: &Emulator, asked_dir: Option<PathBuf>) -> Result<KeyFiles, (PathBuf, std::io::Error)> {
+        let world = emulator.world();
+        let secured: Vec<_> = world.api_security_keys().map(|(appid, keys)| (appid, keys.enforcement)).collect();
+        let enforced = secured.iter().any(|(_, enforcement)| *enforcement != Enforcement::Off);
+        let keep = asked_dir.is_some();
+        let dir =
+            asked_dir.unwrap_or_else(|| std::env::temp_dir().join(format!("wxpm-emulator-{}", emulator.addr().port())));
+        let mut files = KeyFiles { dir, written: Vec::new(), keep };
+        if secured.is_empty() || !(keep || enforced) {
+            if !secured.is_empty() {
+                eprintln!(
+                    "API security is off for every account: no key files written (--api-security optional or \
+                     required, or --api-security-dir, writes them)"
+                );
+            }
+            return Ok(files);
+        }
+        std::fs::create_dir_all(&files.dir).map_err(|e| (files.dir.clone(), e))?;
+        for (appid, enforcement) in secured {
+            let settings: serde_json::Map<String, Value> =
+                emulator.api_security_env(appid).into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+            let path = files.dir.join(format!("{appid}.api-security.json"));
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(&path).map_err(|e| (files.dir.clone(), e))?;
+            files.written.push(path.clone());
+            writeln!(file, "{}", serde_json::to_string_pretty(&Value::Object(settings)).unwrap_or_default())
+                .map_err(|e| (files.dir.clone(), e))?;
+            eprintln!("API security keys for {appid}: {} (enforcement {})", path.display(), enforcement.as_str());
+        }
+        if !files.keep {
+            eprintln!("(removed when the emulator stops; --api-security-dir keeps them)");
+        }
+        Ok(files)
+    }
+}
+
+impl Drop for KeyFiles {
+    fn drop(&mut self) {
+        if self.written.is_empty() {
+            return;
+        }
+        if self.keep {
+            eprintln!("wxpm emulator: the API security key files stay in {}", self.dir.display());
+            return;
+        }
+        for path in &self.written {
+            let _ = std::fs::remove_file(path);
+        }
+        // Fails, and so keeps the directory, when anything else is in it.
+        let _ = std::fs::remove_dir(&self.dir);
+        eprintln!("wxpm emulator: removed the API security key files from {}", self.dir.display());
+    }
+}
+
+fn invoke(source: EventSource, api_base: Option<String>, timeout: f64) -> ExitCode {
     logging::init(logging::Target::Stderr);
     // Lambda's own limit is 900 s.
     let Some(limit) = Duration::try_from_secs_f64(timeout).ok().filter(|d| !d.is_zero() && d.as_secs() <= 900) else {
         eprintln!("wxpm invoke: --timeout must be a number of seconds above 0 and at most 900");
         return ExitCode::from(2);
     };
-    let event = match read_event(path) {
+    let bytes = match source {
+        EventSource::File(bytes) => bytes,
+        EventSource::Stdin => match read_stdin() {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                eprintln!("error: cannot read the event from standard input: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    // As the function takes a payload: whatever is not a JSON value is its InvalidEvent.
+    let event = match serde_json::from_slice(&bytes) {
         Ok(event) => event,
-        Err(e) => return report(Err(e)),
+        Err(e) => {
+            let detail = format!("the event is not JSON: {e}");
+            return report(Err(Error::InvalidEvent { method: "", detail }));
+        }
     };
     let own = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let configured = ["WX_APPID", "WX_ACCESS_TOKEN", "WX_COMPONENT_APPID"].iter().any(|name| own(name).is_some());
@@ -236,13 +357,28 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
         .ok()
 }
 
-fn read_event(path: &std::path::Path) -> Result<Value, Error> {
-    let text =
-        if path.as_os_str() == "-" { std::io::read_to_string(std::io::stdin()) } else { std::fs::read_to_string(path) };
-    let text =
-        text.map_err(|e| Error::InvalidEvent { method: "", detail: format!("cannot read {}: {e}", path.display()) })?;
-    serde_json::from_str(&text)
-        .map_err(|e| Error::InvalidEvent { method: "", detail: format!("the event is not JSON: {e}") })
+/// Where `wxpm invoke` takes its event from.
+#[derive(Clone)]
+enum EventSource {
+    /// The file's bytes, read while the command line is parsed.
+    File(Vec<u8>),
+    /// Standard input, read when the event is needed.
+    Stdin,
+}
+
+fn read_stdin() -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    std::io::stdin().read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Reads the event file while the command line is parsed: a file that cannot be read is the command line's own
+/// usage error (clap's message naming the file, exit status 2), never an answer the function would give.
+fn event_source(arg: &str) -> Result<EventSource, String> {
+    if arg == "-" {
+        return Ok(EventSource::Stdin);
+    }
+    std::fs::read(arg).map(EventSource::File).map_err(|e| format!("cannot read the event file: {e}"))
 }
 
 /// Prints the result, or the error as Lambda reports it, on stdout; fails the exit status on an error.

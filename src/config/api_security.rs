@@ -1,5 +1,9 @@
 //! `WX_API_*`: the keys of WeChat's server API security, from the environment or from one stored secret (a JSON
 //! object with the same names), checked once at cold start. A bad value is named by its variable, never shown.
+//!
+//! `WX_API_SECURITY=off` said outright makes plain calls whatever keys are still set (they are ignored, and named in
+//! one warning): rolling back when WeChat's console is set back to optional is one variable. Keys with the switch
+//! unset are refused, as a forgotten `on`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,8 +32,12 @@ const KEY_VARIABLES: [&str; 6] = [
 /// `WX_API_SECURITY` and where its keys are. Its `Debug` names the variables given, never their values.
 #[derive(Clone)]
 pub enum ApiSecuritySetting {
-    /// Plain calls (the default).
-    Off,
+    /// Plain calls: the default, or `WX_API_SECURITY=off` said outright.
+    Off {
+        /// The `WX_API_*` variables set beside an explicit `off` (names only), ignored: the rollback when the
+        /// console is set back to optional leaves them in place. [`crate::App::new`] warns of them once.
+        ignored: Vec<&'static str>,
+    },
     /// Encrypted and signed calls with these keys.
     On(Arc<ApiSecurityKeys>),
     /// On, with (some of) the keys in Secrets Manager or SSM: [`super::Config::resolve`] reads them.
@@ -44,7 +52,7 @@ pub enum ApiSecuritySetting {
 impl std::fmt::Debug for ApiSecuritySetting {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ApiSecuritySetting::Off => f.write_str("Off"),
+            ApiSecuritySetting::Off { ignored } => f.debug_struct("Off").field("ignored", ignored).finish(),
             ApiSecuritySetting::On(keys) => f.debug_tuple("On").field(keys).finish(),
             ApiSecuritySetting::Stored { secret, given } => f
                 .debug_struct("Stored")
@@ -69,10 +77,15 @@ pub fn setting(get: &impl Fn(&str) -> Option<String>) -> Result<ApiSecuritySetti
     let given: BTreeMap<&'static str, SecretString> =
         KEY_VARIABLES.into_iter().filter_map(|name| get(name).map(|value| (name, SecretString::from(value)))).collect();
     match get("WX_API_SECURITY").as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None | Some("off") if stored.is_none() && given.is_empty() => Ok(ApiSecuritySetting::Off),
-        None | Some("off") => Err(bad(
-            "WX_API_* keys are set but WX_API_SECURITY is not on: set WX_API_SECURITY=on, or remove them".into(),
-        )),
+        None if stored.is_none() && given.is_empty() => Ok(ApiSecuritySetting::Off { ignored: Vec::new() }),
+        // Keys without the switch are more likely a forgotten `on` than a wish for plain calls.
+        None => Err(bad("WX_API_* keys are set but WX_API_SECURITY is unset: set it to on to use them, or to off \
+                         to make plain calls and ignore them"
+            .into())),
+        Some("off") => {
+            let stored_variable = stored.as_ref().map(StoredSecret::variable);
+            Ok(ApiSecuritySetting::Off { ignored: given.into_keys().chain(stored_variable).collect() })
+        }
         Some("on") => match stored {
             Some(secret) => Ok(ApiSecuritySetting::Stored { secret, given }),
             None => keys(&|name| given.get(name).map(|v| v.expose_secret().to_owned()))
@@ -218,11 +231,27 @@ mod tests {
     }
 
     #[test]
-    fn off_unless_switched_on_and_keys_without_the_switch_are_refused() {
-        assert!(matches!(read(&BTreeMap::new()), Ok(ApiSecuritySetting::Off)));
+    fn off_unless_switched_on_an_explicit_off_ignores_the_keys_and_keys_without_the_switch_are_refused() {
+        let Ok(ApiSecuritySetting::Off { ignored }) = read(&BTreeMap::new()) else { panic!("off by default") };
+        assert!(ignored.is_empty());
         let mut keys_only = env(&[]);
         keys_only.remove("WX_API_SECURITY");
-        assert!(refusal(&keys_only).contains("WX_API_SECURITY is not on"));
+        assert!(refusal(&keys_only).contains("WX_API_* keys are set but WX_API_SECURITY is unset"));
+        // The rollback: the console set back to optional, the switch turned off, the keys still in place.
+        for off in ["off", "OFF"] {
+            let setting = read(&env(&[("WX_API_SECURITY", off.into())])).unwrap();
+            let ApiSecuritySetting::Off { ignored } = &setting else { panic!("{off}: {setting:?}") };
+            let expected = ["WX_API_PLATFORM_CERTS", "WX_API_PRIVATE_KEY", "WX_API_SYM_KEY", "WX_API_SYM_SN"];
+            assert_eq!(ignored, &expected, "{off}");
+            let shown = format!("{setting:?}");
+            assert!(!shown.contains(SYM_KEY) && !shown.contains("MIIEow"), "{shown}");
+        }
+        let stored_off = BTreeMap::from([
+            ("WX_API_SECURITY", "off".to_owned()),
+            ("WX_API_SECURITY_SECRET_PARAMETER", "/wx/api-security".to_owned()),
+        ]);
+        let Ok(ApiSecuritySetting::Off { ignored }) = read(&stored_off) else { panic!("off") };
+        assert_eq!(ignored, ["WX_API_SECURITY_SECRET_PARAMETER"]);
         assert!(refusal(&env(&[("WX_API_SECURITY", "yes".into())])).contains("must be on or off"));
         assert!(refusal(&env(&[("WX_API_SECURITY", "SM4".into())])).contains("not supported"));
     }

@@ -172,7 +172,7 @@ impl Config {
         };
 
         let api_security = api_security::setting(&get)?;
-        if !matches!(api_security, ApiSecuritySetting::Off)
+        if !matches!(api_security, ApiSecuritySetting::Off { .. })
             && matches!(credentials, Credentials::Fixed { appid: None, .. })
         {
             return Err(bad("WX_API_SECURITY=on signs every call with the mini program's appid: set WX_APPID beside \

@@ -16,7 +16,7 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use super::metrics::{write_json, Sample};
+use super::metrics::{to_the_microsecond, write_json, Sample};
 
 /// Held at `warn` whatever is asked (a target also covers its sub-targets: `hyper` covers `hyper_util`).
 const QUIET_HTTP: [&str; 4] = ["reqwest", "hyper", "h2", "rustls"];
@@ -195,7 +195,7 @@ impl Record<'_> {
             write_json(out, error_type);
         }
         out.extend_from_slice(br#","latency_ms":"#);
-        write_json(out, &self.sample.latency_ms);
+        write_json(out, &to_the_microsecond(self.sample.latency_ms));
         if let Some(err_msg) = self.err_msg {
             out.extend_from_slice(br#","err_msg":"#);
             write_json(out, err_msg);
@@ -245,6 +245,46 @@ mod tests {
             let mut out = Vec::new();
             write_rfc3339_micros(&mut out, SystemTime::UNIX_EPOCH + since_epoch);
             assert_eq!(String::from_utf8(out).unwrap(), expected);
+        }
+    }
+
+    /// The record's line as JSON text, log fields and metrics both.
+    fn line_of(record: &Record) -> String {
+        let mut line = b"{".to_vec();
+        record.write_log_members(&mut line, SystemTime::UNIX_EPOCH);
+        line.push(b',');
+        record.sample.write_members(&mut line, 0);
+        line.push(b'}');
+        String::from_utf8(line).unwrap()
+    }
+
+    #[test]
+    fn latency_is_printed_to_the_microsecond_without_float_noise() {
+        let usage = super::super::metrics::Usage::default();
+        let record = |latency_ms: f64| Record {
+            sample: Sample { dimension: "list", err_code: 0, latency_ms, usage, request_id: "rid" },
+            level: Level::INFO,
+            action: "list",
+            error_type: None,
+            err_msg: None,
+            authorizer: None,
+            http: None,
+        };
+        // 73.4 µs, as a clock reading turns into milliseconds: the double nearest to it prints with 16 digits.
+        let noisy = std::time::Duration::from_nanos(73_400).as_secs_f64() * 1000.0;
+        assert_eq!(noisy.to_string(), "0.07339999999999999", "the noise this test is about");
+        let line = line_of(&record(noisy));
+        assert!(line.contains(r#""latency_ms":0.073,"#) && line.contains(r#""Latency":0.073,"#), "{line}");
+        // Any reading, however it falls: at most three decimals, within half a microsecond of the reading.
+        for nanos in (0..2_000_000u64).step_by(7_919).chain([1_234_567_891, 999_999_999_999]) {
+            let latency_ms = std::time::Duration::from_nanos(nanos).as_secs_f64() * 1000.0;
+            let line: serde_json::Value = serde_json::from_str(&line_of(&record(latency_ms))).unwrap();
+            for field in ["latency_ms", "Latency"] {
+                let printed = line[field].to_string();
+                let decimals = printed.split_once('.').map_or(0, |(_, fraction)| fraction.len());
+                assert!(decimals <= 3, "{field} {printed} for {nanos} ns");
+                assert!((line[field].as_f64().unwrap() - latency_ms).abs() <= 0.0005, "{field} {printed}");
+            }
         }
     }
 

@@ -50,7 +50,7 @@ impl Sample<'_> {
         out.extend_from_slice(br#"},"Action":"#);
         write_json(out, self.dimension);
         out.extend_from_slice(br#","Latency":"#);
-        write_json(out, &((self.latency_ms * 1000.0).round() / 1000.0));
+        write_json(out, &to_the_microsecond(self.latency_ms));
         let usage = &self.usage;
         let counts = [
             (&br#","Errors":"#[..], u32::from(self.err_code != 0)),
@@ -67,6 +67,13 @@ impl Sample<'_> {
         out.extend_from_slice(br#","RequestId":"#);
         write_json(out, self.request_id);
     }
+}
+
+/// Milliseconds rounded to the microsecond, as the log line and the metric print them. A duration in milliseconds is
+/// rarely a binary fraction, and JSON would otherwise print its nearest double in full (`0.07339999999999999`); a
+/// whole number of microseconds divided by 1,000 prints as its decimal (`0.073`).
+pub(crate) fn to_the_microsecond(ms: f64) -> f64 {
+    (ms * 1000.0).round() / 1000.0
 }
 
 /// Writes `value` as JSON (strings escaped); into a `Vec`, that cannot fail.
