@@ -268,6 +268,7 @@ mod tests {
             error_type: None,
             err_msg: None,
             authorizer: None,
+            xray_trace_id: None,
             http: None,
         };
         // 73.4 µs, as a clock reading turns into milliseconds: the double nearest to it prints with 16 digits.
