@@ -62,6 +62,9 @@ struct Running {
     lines: Arc<AtomicUsize>,
     rss_after_warm_up_kib: u64,
     cpu_us: u64,
+    /// Of the CPU time, the kernel's share, in clock ticks (`/proc/<pid>/stat`: coarse, but a run spans seconds).
+    kernel_ticks: u64,
+    all_ticks: u64,
     served: usize,
 }
 
@@ -189,6 +192,15 @@ fn cpu_us(pid: u32) -> u64 {
     ns / 1000
 }
 
+/// User and kernel CPU time of a process in clock ticks (`utime`, `stime` of `/proc/<pid>/stat`).
+fn user_kernel_ticks(pid: u32) -> (u64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The command name may hold spaces: the fields are counted after its closing parenthesis.
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<u64> = after_name.split_whitespace().map(|f| f.parse().unwrap_or(0)).collect();
+    (fields[11], fields[12])
+}
+
 fn status_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status.lines().find(|l| l.starts_with(field)).unwrap();
@@ -301,17 +313,21 @@ fn main() {
             }
             let pid = child.id();
             let rss_after_warm_up_kib = status_kib(pid, "VmRSS:");
-            Running { child, api, lines, rss_after_warm_up_kib, cpu_us: 0, served: 0 }
+            Running { child, api, lines, rss_after_warm_up_kib, cpu_us: 0, kernel_ticks: 0, all_ticks: 0, served: 0 }
         })
         .collect();
     while running[0].served < invocations {
         for (run, subject) in running.iter_mut().zip(&subjects) {
             let n = BATCH.min(invocations - run.served);
             let before = cpu_us(run.child.id());
+            let (user_before, kernel_before) = user_kernel_ticks(run.child.id());
             for _ in 0..n {
                 invoke_ok(&run.api, subject);
             }
             run.cpu_us += cpu_us(run.child.id()) - before;
+            let (user, kernel) = user_kernel_ticks(run.child.id());
+            run.kernel_ticks += kernel - kernel_before;
+            run.all_ticks += user + kernel - user_before - kernel_before;
             run.served += n;
         }
     }
@@ -326,8 +342,8 @@ fn main() {
     let mut table = format!(
         "{} artefacts, {invocations} `list` invocations per function (unique trace ids) after {WARM_UP} warm-up \
          ones, in batches of {BATCH} taken in turn; cold start is the median of {COLD_STARTS} starts.{emulated}\n\n\
-         | function | RSS growth / invocation | warm CPU / invocation | × bare proxy | peak RSS | cold start | × bare echo | lines / invocation | binary |\n\
-         |---|---|---|---|---|---|---|---|---|\n",
+         | function | RSS growth / invocation | warm CPU / invocation | of it in the kernel | × bare proxy | peak RSS | cold start | × bare echo | lines / invocation | binary |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
         arch.name()
     );
     for ((run, subject), starts) in running.iter_mut().zip(&subjects).zip(starts) {
@@ -335,11 +351,12 @@ fn main() {
         let (rss_end, peak) = (status_kib(pid, "VmRSS:"), status_kib(pid, "VmHWM:"));
         let growth = (rss_end as f64 - run.rss_after_warm_up_kib as f64) * 1024.0 / invocations as f64;
         let cpu = run.cpu_us as f64 / invocations as f64;
+        let kernel = 100.0 * run.kernel_ticks as f64 / run.all_ticks.max(1) as f64;
         let cold = median(starts);
         let lines = run.lines.load(Ordering::Relaxed) as f64 / (invocations + WARM_UP) as f64;
         let size = std::fs::metadata(&subject.binary).unwrap().len() as f64 / 1_048_576.0;
         let line = format!(
-            "| {} | {growth:.2} B ({:.2} → {:.2} MiB) | {cpu:.1} µs | {:.2} | {:.2} MiB | {cold:.2} ms | {:.2} | {lines:.2} | {size:.2} MiB |\n",
+            "| {} | {growth:.2} B ({:.2} → {:.2} MiB) | {cpu:.1} µs | {kernel:.0}% | {:.2} | {:.2} MiB | {cold:.2} ms | {:.2} | {lines:.2} | {size:.2} MiB |\n",
             subject.name,
             run.rss_after_warm_up_kib as f64 / 1024.0,
             rss_end as f64 / 1024.0,
