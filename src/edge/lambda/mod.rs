@@ -7,7 +7,7 @@
 //!
 //! Measured (`cargo bench --bench lambda`, BENCHMARKS.md): lambda_runtime's sequential loop stores each invocation's
 //! trace id with `setenv("_X_AMZN_TRACE_ID", …)`, and glibc never frees a replaced value, so its bare proxy grows
-//! about 170 B an invocation; both architectures' `sam build` artefacts are glibc. This loop never calls `setenv`
+//! about 120 B an invocation; both architectures' `sam build` artefacts are glibc. This loop never calls `setenv`
 //! and stays flat. It also hands a payload that is not JSON to the handler (answered `InvalidEvent`, with its line)
 //! and logs a failure once. What lambda_runtime offers, and what becomes of it here:
 //!
