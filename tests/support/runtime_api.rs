@@ -93,7 +93,7 @@ impl RuntimeApi {
     }
 
     /// Invocations without a trace id: lambda_runtime then removes `_X_AMZN_TRACE_ID` instead of setting it anew
-    /// (glibc never frees a replaced environment string, so Lambda's unique trace ids grow a process by ~100 B each).
+    /// (glibc never frees a replaced environment string, so Lambda's unique trace ids grow a process by ~120 B each).
     pub fn start_without_trace_ids() -> RuntimeApi {
         RuntimeApi::start_with(Headers::WithoutTrace)
     }
