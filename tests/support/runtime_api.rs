@@ -170,27 +170,29 @@ impl RuntimeApi {
             .header("lambda-runtime-aws-request-id", &id)
             .header("lambda-runtime-deadline-ms", (now + timeout).as_millis().to_string())
             .header("lambda-runtime-invoked-function-arn", FUNCTION_ARN);
-        if self.headers == Headers::Traced {
-            next = next.header("lambda-runtime-trace-id", format!("Root={};Sampled=0", xray_trace_id(now, n)));
-        }
-        if self.headers == Headers::Every {
-            let client_context = json!({
-                "client": {"installation_id": "i-1", "app_title": "demo", "app_version_name": "1.0",
-                           "app_version_code": "1", "app_package_name": "com.example.demo"},
-                "custom": {"tenant": "demo"},
-                "env": {"platform": "Android"},
-            });
-            let cognito = json!({"cognitoIdentityId": "us-east-1:1234", "cognitoIdentityPoolId": "us-east-1:pool"});
-            next = next
-                .header("lambda-runtime-invocation-id", format!("inv-{n}"))
-                .header("lambda-runtime-client-context", client_context.to_string())
-                .header("lambda-runtime-cognito-identity", cognito.to_string())
-                .header("lambda-runtime-aws-tenant-id", "tenant-blue")
-                .header("lambda-runtime-future-header", "anything");
-            next = next.header(
-                "lambda-runtime-trace-id",
-                format!("Root={};Parent=53995c3f42cd8ad8;Sampled=1;Lineage=a87bd80c:0", xray_trace_id(now, n)),
-            );
+        let trace = xray_trace_id(now, n);
+        match self.headers {
+            Headers::WithoutTrace => {}
+            Headers::Traced => next = next.header("lambda-runtime-trace-id", format!("Root={trace};Sampled=0")),
+            Headers::Every => {
+                let client_context = json!({
+                    "client": {"installation_id": "i-1", "app_title": "demo", "app_version_name": "1.0",
+                               "app_version_code": "1", "app_package_name": "com.example.demo"},
+                    "custom": {"tenant": "demo"},
+                    "env": {"platform": "Android"},
+                });
+                let cognito = json!({"cognitoIdentityId": "us-east-1:1234", "cognitoIdentityPoolId": "us-east-1:pool"});
+                next = next
+                    .header(
+                        "lambda-runtime-trace-id",
+                        format!("Root={trace};Parent=53995c3f42cd8ad8;Sampled=1;Lineage=a87bd80c:0"),
+                    )
+                    .header("lambda-runtime-invocation-id", format!("inv-{n}"))
+                    .header("lambda-runtime-client-context", client_context.to_string())
+                    .header("lambda-runtime-cognito-identity", cognito.to_string())
+                    .header("lambda-runtime-aws-tenant-id", "tenant-blue")
+                    .header("lambda-runtime-future-header", "anything");
+            }
         }
         let next = next.body(Full::new(Bytes::from(body))).unwrap();
         self.shared.queue_tx.send((id.clone(), next)).expect("the runtime API has stopped");
