@@ -1,14 +1,23 @@
-//! HTTP to WeChat: one `reqwest::Client` per container, every exchange bounded by the invocation's deadline, and
+//! HTTP to WeChat: one pooled hyper client per container, every exchange bounded by the invocation's deadline, and
 //! errors that never carry the URL (ours carry `access_token` and, on the classic endpoint, the secret).
-
-use std::time::{Duration, Instant};
-
-use secrecy::{ExposeSecret, SecretString};
-use serde_json::{json, Map, Value};
-
-use serde::de::DeserializeSeed;
+//!
+//! hyper's own client rather than reqwest (which the stores keep): per request reqwest parses the URL, runs its redirect
+//! policy over it (even `Policy::none()`) and boxes its futures, about 10 µs of a warm invocation's CPU; here a request
+//! is one `http::Uri` parse and a header map (BENCHMARKS.md, "The WeChat client").
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, USER_AGENT};
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Body;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeSeed;
+use serde_json::{json, Map, Value};
 
 use super::security::ApiSecurity;
 use crate::case::{self, CamelKeys};
@@ -17,9 +26,13 @@ use crate::error::Failure;
 /// Time kept back from the invocation's deadline to send the answer to Lambda.
 pub const DEADLINE_MARGIN: Duration = Duration::from_millis(250);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Below WeChat's keep-alive, so the pool drops a connection before the far end does.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(50);
+const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
 /// WeChat's answers are small; a bigger one is broken and not read further.
 const MAX_ANSWER: usize = 1 << 20;
 const EXCERPT: usize = 200;
+const AGENT: &str = concat!("wx-plugin-manager/", env!("CARGO_PKG_VERSION"));
 
 /// Whether a broken answer may be quoted in the error: never for the token endpoints, whose body could hold a
 /// token (a proxy's wrapper, a stray BOM before the JSON).
@@ -43,20 +56,18 @@ pub const WITHHELD: &str = "(the token endpoint's answer, withheld: it is not a 
 /// A WeChat answer: a JSON object, errcode included if WeChat sent one.
 pub type Answer = Map<String, Value>;
 
-/// One HTTP client for every exchange with WeChat: bounded by the deadline, never following redirects, its errors
-/// never carrying a URL (ours hold the token).
+type Http = hyper_util::client::legacy::Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// One HTTP client for every exchange with WeChat: bounded by the deadline, never following redirects (hyper's client
+/// follows none: a redirect would carry the secret or the token to wherever it points), its errors never carrying a
+/// URL.
 #[derive(Debug, Clone)]
 pub struct WeChatClient {
-    http: reqwest::Client,
+    http: Http,
     base: String,
-    /// The plugin endpoints' URLs, parsed once: parsing a URL costs more than the rest of building the request.
-    plugin_urls: Vec<(&'static str, reqwest::Url)>,
     /// API security, when on: plugin calls are sealed and their answers opened.
     security: Option<Arc<ApiSecurity>>,
 }
-
-/// The paths every invocation calls.
-const PLUGIN_PATHS: [&str; 2] = ["/wxa/plugin", "/wxa/devplugin"];
 
 /// Why the client could not be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -72,23 +83,29 @@ pub enum ClientError {
 impl WeChatClient {
     /// A client of WeChat at `base` (`https://api.weixin.qq.com`, or the emulator's or a proxy's origin).
     pub fn new(base: &str) -> Result<WeChatClient, ClientError> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .pool_idle_timeout(Duration::from_secs(50))
-            .tcp_keepalive(Duration::from_secs(30))
-            .tcp_nodelay(true)
-            .user_agent(concat!("wx-plugin-manager/", env!("CARGO_PKG_VERSION")))
-            // A redirect would carry the secret or the token (body and query) to wherever it points.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| ClientError::Build(e.without_url().to_string()))?;
         let base = base.trim_end_matches('/').to_owned();
-        let mut plugin_urls = Vec::with_capacity(PLUGIN_PATHS.len());
-        for path in PLUGIN_PATHS {
-            let url = reqwest::Url::parse(&format!("{base}{path}")).map_err(|e| ClientError::Base(e.to_string()))?;
-            plugin_urls.push((path, url));
+        let probe: Uri = format!("{base}/wxa/plugin")
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| ClientError::Base(e.to_string()))?;
+        if !matches!(probe.scheme_str(), Some("http" | "https")) || probe.authority().is_none() {
+            return Err(ClientError::Base("not an http or https origin".into()));
         }
-        Ok(WeChatClient { http, base, plugin_urls, security: None })
+        let mut tcp = HttpConnector::new();
+        tcp.enforce_http(false);
+        tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        tcp.set_nodelay(true);
+        tcp.set_keepalive(Some(TCP_KEEPALIVE));
+        let tls = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+            .map_err(|e| ClientError::Build(e.to_string()))?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(tcp);
+        let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .pool_timer(TokioTimer::new())
+            .build(tls);
+        Ok(WeChatClient { http, base, security: None })
     }
 
     /// The same client with API security on for the plugin endpoints (token and component endpoints never use it).
@@ -105,16 +122,10 @@ impl WeChatClient {
         body: &Value,
         deadline: Instant,
     ) -> Result<Answer, Failure> {
-        let mut url = match self.plugin_urls.iter().find(|(known, _)| *known == path) {
-            Some((_, url)) => url.clone(),
-            None => {
-                reqwest::Url::parse(&format!("{}{path}", self.base)).map_err(|e| Failure::Network(e.to_string()))?
-            }
-        };
-        url.query_pairs_mut().append_pair("access_token", token.expose_secret());
+        let uri = self.uri(path, &[("access_token", token.expose_secret())])?;
         match &self.security {
-            None => self.exchange(self.http.post(url).json(body), deadline, Quote::Excerpt, Keys::Camel).await,
-            Some(security) => self.sealed_call(security, path, url, body, deadline).await,
+            None => self.exchange(post_json(uri, body)?, deadline, Quote::Excerpt, Keys::Camel).await,
+            Some(security) => self.sealed_call(security, path, uri, body, deadline).await,
         }
     }
 
@@ -123,16 +134,17 @@ impl WeChatClient {
         &self,
         security: &ApiSecurity,
         path: &str,
-        url: reqwest::Url,
+        uri: Uri,
         body: &Value,
         deadline: Instant,
     ) -> Result<Answer, Failure> {
         let empty = Map::new();
         let fields = body.as_object().unwrap_or(&empty);
         let sealed = security.seal(path, fields, unix_secs()).map_err(Failure::Unverified)?;
-        let mut request = self.http.post(url).header(http::header::CONTENT_TYPE, "application/json").body(sealed.body);
+        let mut request = post(uri, sealed.body.into())?;
         for (name, value) in sealed.headers {
-            request = request.header(name, value);
+            let value = HeaderValue::try_from(value).map_err(|e| Failure::Network(e.to_string()))?;
+            request.headers_mut().insert(name, value);
         }
         let (headers, answer) = self.fetch(request, deadline).await?;
         let answer = security.open(path, &headers, &answer, unix_secs()).map_err(Failure::Unverified)?;
@@ -148,10 +160,9 @@ impl WeChatClient {
         body: &Value,
         deadline: Instant,
     ) -> Result<Answer, Failure> {
-        let mut request = self.http.post(format!("{}{path}", self.base)).json(body);
-        if let Some(token) = component_token {
-            request = request.query(&[("component_access_token", token.expose_secret())]);
-        }
+        let query: Vec<_> =
+            component_token.map(|t| ("component_access_token", t.expose_secret())).into_iter().collect();
+        let request = post_json(self.uri(path, &query)?, body)?;
         self.exchange(request, deadline, Quote::Never, Keys::AsSent).await
     }
 
@@ -163,7 +174,7 @@ impl WeChatClient {
             "secret": secret.expose_secret(),
             "force_refresh": false,
         });
-        let request = self.http.post(format!("{}/cgi-bin/stable_token", self.base)).json(&body);
+        let request = post_json(self.uri("/cgi-bin/stable_token", &[])?, &body)?;
         self.exchange(request, deadline, Quote::Never, Keys::AsSent).await
     }
 
@@ -174,17 +185,26 @@ impl WeChatClient {
         secret: &SecretString,
         deadline: Instant,
     ) -> Result<Answer, Failure> {
-        let request = self.http.get(format!("{}/cgi-bin/token", self.base)).query(&[
-            ("grant_type", "client_credential"),
-            ("appid", appid),
-            ("secret", secret.expose_secret()),
-        ]);
+        let query = [("grant_type", "client_credential"), ("appid", appid), ("secret", secret.expose_secret())];
+        let request = with_agent(Request::get(self.uri("/cgi-bin/token", &query)?)).body(Full::default());
+        let request = request.map_err(|e| Failure::Network(e.to_string()))?;
         self.exchange(request, deadline, Quote::Never, Keys::AsSent).await
+    }
+
+    /// `{base}{path}?{query}`, the query form-encoded. A failure names no part of it: the query holds a token or the
+    /// secret.
+    fn uri(&self, path: &str, query: &[(&str, &str)]) -> Result<Uri, Failure> {
+        let mut text = format!("{}{path}", self.base);
+        if !query.is_empty() {
+            text.push('?');
+            text.push_str(&form_urlencoded::Serializer::new(String::new()).extend_pairs(query).finish());
+        }
+        text.parse().map_err(|e: http::uri::InvalidUri| Failure::Network(format!("the request's URL: {e}")))
     }
 
     async fn exchange(
         &self,
-        request: reqwest::RequestBuilder,
+        request: Request<Full<Bytes>>,
         deadline: Instant,
         quote: Quote,
         keys: Keys,
@@ -207,38 +227,46 @@ impl WeChatClient {
         }
     }
 
-    /// Sends `request` within the deadline; an answer other than HTTP 200 is a failure, a 200's headers and body
-    /// (at most [`MAX_ANSWER`] bytes) are read.
-    async fn fetch(
-        &self,
-        request: reqwest::RequestBuilder,
-        deadline: Instant,
-    ) -> Result<(http::HeaderMap, bytes::Bytes), Failure> {
+    /// Sends `request` and reads its answer within the deadline; an answer other than HTTP 200 is a failure, a 200's
+    /// headers and body (at most [`MAX_ANSWER`] bytes) are read.
+    async fn fetch(&self, request: Request<Full<Bytes>>, deadline: Instant) -> Result<(HeaderMap, Bytes), Failure> {
         let budget = time_left(deadline).ok_or(Failure::Timeout)?;
-        let request = request.timeout(budget);
-        let mut response = request.send().await.map_err(classify)?;
-        if response.status() != reqwest::StatusCode::OK {
+        tokio::time::timeout(budget, self.send(request)).await.unwrap_or(Err(Failure::Timeout))
+    }
+
+    async fn send(&self, request: Request<Full<Bytes>>) -> Result<(HeaderMap, Bytes), Failure> {
+        let response = self.http.request(request).await.map_err(|e| classify(&e))?;
+        if response.status() != StatusCode::OK {
             return Err(Failure::Status(response.status().as_u16()));
         }
-        let headers = std::mem::take(response.headers_mut());
+        let (parts, body) = response.into_parts();
         let too_long = || Failure::InvalidJson(format!("(an answer over {MAX_ANSWER} bytes)"));
-        // A declared length within bounds is read whole, without a copy; anything else chunk by chunk.
-        let body = match response.content_length() {
-            Some(n) if n as usize > MAX_ANSWER => return Err(too_long()),
-            Some(_) => response.bytes().await.map_err(classify)?,
-            None => {
-                let mut body = Vec::new();
-                while let Some(chunk) = response.chunk().await.map_err(classify)? {
-                    if body.len() + chunk.len() > MAX_ANSWER {
-                        return Err(too_long());
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                body.into()
-            }
-        };
-        Ok((headers, body))
+        if body.size_hint().lower() > MAX_ANSWER as u64 {
+            return Err(too_long());
+        }
+        match Limited::new(body, MAX_ANSWER).collect().await {
+            Ok(body) => Ok((parts.headers, body.to_bytes())),
+            Err(e) if e.is::<LengthLimitError>() => Err(too_long()),
+            Err(e) => Err(classify(&*e)),
+        }
     }
+}
+
+fn with_agent(request: http::request::Builder) -> http::request::Builder {
+    request.header(USER_AGENT, HeaderValue::from_static(AGENT))
+}
+
+fn post(uri: Uri, body: Bytes) -> Result<Request<Full<Bytes>>, Failure> {
+    let request = with_agent(Request::builder().method(Method::POST).uri(uri));
+    request
+        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+        .body(Full::new(body))
+        .map_err(|e| Failure::Network(e.to_string()))
+}
+
+fn post_json(uri: Uri, body: &Value) -> Result<Request<Full<Bytes>>, Failure> {
+    let body = serde_json::to_vec(body).map_err(|e| Failure::Network(e.to_string()))?;
+    post(uri, body.into())
 }
 
 /// This clock in unix seconds: API security's timestamps.
@@ -251,16 +279,21 @@ pub fn time_left(deadline: Instant) -> Option<Duration> {
     deadline.checked_duration_since(Instant::now())?.checked_sub(DEADLINE_MARGIN).filter(|d| !d.is_zero())
 }
 
-fn classify(e: reqwest::Error) -> Failure {
-    let e = e.without_url();
-    if e.is_timeout() {
-        return Failure::Timeout;
+/// A connection that could not be made in time is a timeout, as the deadline's own; every other failure is the
+/// network's, told by its causes (hyper's and the OS's, which never see the URL).
+fn classify(e: &(dyn std::error::Error + 'static)) -> Failure {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut) {
+            return Failure::Timeout;
+        }
+        cause = c.source();
     }
-    Failure::Network(chain(&e))
+    Failure::Network(chain(e))
 }
 
-/// The error and its causes, one line. reqwest's own text carries no URL once `without_url` has run; the causes are
-/// hyper's and the OS's, which never see the query.
+/// The error and its causes, one line. Callers pass errors that hold no URL (reqwest's after `without_url`, hyper's,
+/// the OS's).
 pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts = vec![e.to_string()];
     let mut source = e.source();
