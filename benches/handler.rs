@@ -5,11 +5,11 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use serde_json::{json, Value};
+use wechat_emulator::Emulator;
 use wx_plugin_manager::call::success;
-use wx_plugin_manager::emulator::Emulator;
 use wx_plugin_manager::observe::Usage;
 use wx_plugin_manager::wechat::Answer;
-use wx_plugin_manager::{App, Operation, Request};
+use wx_plugin_manager::{App, Config, Operation, Request};
 
 fn event_to_request(c: &mut Criterion) {
     let events = [
@@ -59,7 +59,9 @@ fn response_to_result(c: &mut Criterion) {
 
 fn whole_invocation_on_loopback(c: &mut Criterion) {
     let emulator = Emulator::start().unwrap();
-    let config = emulator.demo_config(&[("WX_METRICS", "off")]).unwrap();
+    let mut env = emulator.demo_env();
+    env.insert("WX_METRICS".into(), "off".into());
+    let config = Config::from_lookup(|name| env.get(name).cloned()).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let app = App::new(&config).unwrap();
     let event = json!({"action":"list"});
@@ -78,7 +80,7 @@ fn whole_invocation_on_loopback(c: &mut Criterion) {
 /// A third-party platform's work: a ticket push taken through the gateway (verify, decrypt, read, store, `success`),
 /// and an invocation for an authorised mini program with its authorizer token cached.
 fn platform(c: &mut Criterion) {
-    use wx_plugin_manager::emulator::{
+    use wechat_emulator::{
         DEMO_APPID, DEMO_COMPONENT_AES_KEY, DEMO_COMPONENT_APPID, DEMO_COMPONENT_SECRET, DEMO_COMPONENT_TOKEN,
     };
     let emulator = Emulator::start().unwrap();

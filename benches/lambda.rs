@@ -3,8 +3,8 @@
 //! by side, in one run, with two references built by what `sam build` runs (`cargo lambda build --release`, with
 //! `--arm64` for arm64: the same target, the same profile):
 //!
-//! - `echo` (examples/echo.rs): lambda_runtime's loop on a current-thread runtime, returning the event;
-//! - `proxy` (examples/proxy.rs): the same, POSTing the event to `/wxa/plugin` with a fixed token through one
+//! - `echo` (benches/references/echo.rs): lambda_runtime's loop on a current-thread runtime, returning the event;
+//! - `proxy` (benches/references/proxy.rs): the same, POSTing the event to `/wxa/plugin` with a fixed token through one
 //!   reqwest client, returning WeChat's JSON, without a logging subscriber.
 //!
 //! The three processes live together and take their invocations in interleaved batches, so the machine's noise falls
@@ -25,10 +25,6 @@ mod runtime_api;
 #[allow(dead_code)]
 mod dynalite;
 
-#[path = "../tests/support/redis.rs"]
-#[allow(dead_code)]
-mod redis;
-
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -38,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use runtime_api::{Outcome, RuntimeApi};
 use serde_json::{json, Value};
-use wx_plugin_manager::emulator::{Emulator, DEMO_APPID, DEMO_SECRET};
+use wechat_emulator::{Emulator, DEMO_APPID, DEMO_SECRET};
 
 const COLD_STARTS: usize = 21;
 const WARM_UP: usize = 1_000;
@@ -271,7 +267,7 @@ fn main() {
         let mut subject = function(&format!("wx-plugin-manager ({store})"), deployed.clone());
         match store {
             "redis" => {
-                let server = redis::RedisServer::start();
+                let server = testkit::redis::RedisServer::start();
                 subject.env.push(pair("WX_TOKEN_CACHE", &server.url()));
                 stores.push(Box::new(server));
             }

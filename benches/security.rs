@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::{json, Value};
+use wechat_wire::envelope::{additional_data, signed_bytes, PlatformCert, Signer, SymKey};
 use wx_plugin_manager::case;
-use wx_plugin_manager::wechat::security::envelope::{additional_data, signed_bytes, PlatformCert, Signer, SymKey};
 use wx_plugin_manager::wechat::security::{ApiSecurity, ApiSecurityKeys};
 
-const APP_KEY: &str = include_str!("../tests/fixtures/api-security/official-example-app-private-key.pem");
-const PLATFORM_KEY: &str = include_str!("../tests/fixtures/api-security/test-platform-key.pem");
-const PLATFORM_CERT: &str = include_str!("../tests/fixtures/api-security/test-platform-cert.pem");
+const APP_KEY: &str = include_str!("../crates/wire/tests/fixtures/api-security/official-example-app-private-key.pem");
+const PLATFORM_KEY: &str = include_str!("../crates/wire/tests/fixtures/api-security/test-platform-key.pem");
+const PLATFORM_CERT: &str = include_str!("../crates/wire/tests/fixtures/api-security/test-platform-cert.pem");
 const SYM_KEY: &str = "otUpngOjU+nVQaWJIC3D/yMLV17RKaP6t4Ot9tbnzLY=";
 const SYM_SN: &str = "fa05fe1e5bcc79b81ad5ad4b58acf787";
 const APPID: &str = "wxba6223c06417af7b";

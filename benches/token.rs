@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion};
 use secrecy::ExposeSecret;
+use wechat_emulator::{Emulator, DEMO_APPID, DEMO_SECRET};
 use wx_plugin_manager::config::TokenEndpoint;
-use wx_plugin_manager::emulator::{Emulator, DEMO_APPID, DEMO_SECRET};
 use wx_plugin_manager::token::{RedisStore, TokenProvider, TokenStore};
 
 #[allow(dead_code)] // the test support's other helpers

@@ -118,7 +118,7 @@ pub enum Error {
     WxApi {
         /// The `<method>` of errMsg's `openapi.pluginManager.<method>`.
         method: &'static str,
-        /// WeChat's errcode, verbatim: its meaning is in [`codes`](crate::wechat::codes).
+        /// WeChat's errcode, verbatim: its meaning is in [`codes`](wechat_wire::codes).
         errcode: i64,
         /// WeChat's errmsg, verbatim (` rid: …` included).
         errmsg: String,

@@ -29,15 +29,15 @@
 //! The same code path as the Lambda function, against the embedded emulator:
 //!
 //! ```
-//! # #[cfg(feature = "emulator")]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::time::{Duration, Instant};
 //!
-//! use wx_plugin_manager::emulator::Emulator;
-//! use wx_plugin_manager::App;
+//! use wechat_emulator::Emulator;
+//! use wx_plugin_manager::{App, Config};
 //!
 //! let wechat = Emulator::start()?; // WeChat, on a loopback port
-//! let app = App::new(&wechat.demo_config(&[])?)?; // what a cold start builds from the environment
+//! let env = wechat.demo_env(); // WX_APPID, WX_SECRET and WX_API_BASE of its demo mini program
+//! let app = App::new(&Config::from_lookup(|name| env.get(name).cloned())?)?; // what a cold start builds
 //!
 //! let event = serde_json::json!({ "action": "list" });
 //! let deadline = Instant::now() + Duration::from_secs(3);
@@ -49,8 +49,6 @@
 //! assert!(result["pluginList"].is_array());
 //! # Ok(())
 //! # }
-//! # #[cfg(not(feature = "emulator"))]
-//! # fn main() {}
 //! ```
 //!
 //! `examples/library.rs` calls the operations from a Rust service of your own, without Lambda.
@@ -63,8 +61,6 @@ pub mod call;
 pub mod case;
 pub mod config;
 pub mod edge;
-#[cfg(feature = "emulator")]
-pub mod emulator;
 pub mod error;
 pub mod observe;
 pub mod operation;

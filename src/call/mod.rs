@@ -14,9 +14,9 @@ use crate::observe::{Outcome, Usage};
 use crate::operation::Request;
 use crate::platform::Platform;
 use crate::token::Acquired;
-use crate::wechat::codes::{self, Class};
 use crate::wechat::{client::time_left, errcode, errmsg, Answer, WeChatClient};
 use source::{RequestToken, TokenSource};
+use wechat_wire::codes::{self, Class};
 
 /// The pause before the one retry of a read that WeChat answered with `-1`.
 const BUSY_BACKOFF: Duration = Duration::from_millis(100);

@@ -13,8 +13,8 @@ use serde_json::Value;
 
 use crate::error::Error;
 use crate::secrets::StoredSecret;
-use crate::wechat::security::envelope::{PlatformCert, Signer, SymKey};
 use crate::wechat::security::ApiSecurityKeys;
+use wechat_wire::envelope::{PlatformCert, Signer, SymKey};
 
 /// The signing origin unless `WX_API_SIGNING_ORIGIN` names another.
 pub const DEFAULT_SIGNING_ORIGIN: &str = "https://api.weixin.qq.com";
@@ -205,8 +205,9 @@ fn origin_of(text: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    const APP_KEY: &str = include_str!("../../tests/fixtures/api-security/official-example-app-private-key.pem");
-    const CERT: &str = include_str!("../../tests/fixtures/api-security/official-example-platform-cert.pem");
+    const APP_KEY: &str =
+        include_str!("../../crates/wire/tests/fixtures/api-security/official-example-app-private-key.pem");
+    const CERT: &str = include_str!("../../crates/wire/tests/fixtures/api-security/official-example-platform-cert.pem");
     const SYM_KEY: &str = "otUpngOjU+nVQaWJIC3D/yMLV17RKaP6t4Ot9tbnzLY=";
 
     fn env(extra: &[(&'static str, String)]) -> BTreeMap<&'static str, String> {

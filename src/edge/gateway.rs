@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
 use crate::error::{Error, Failure};
-use crate::wechat::codes::{self, Class};
+use wechat_wire::codes::{self, Class};
 
 /// The largest body accepted, decoded.
 pub const MAX_BODY: usize = 64 * 1024;

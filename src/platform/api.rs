@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 use super::{Authorization, Platform, PLUGIN_PERMISSION_SET};
 use crate::error::{Error, Failure, StoreFailure};
 use crate::token::{issued, now_ms, succeeded};
-use crate::wechat::codes::{self, Class};
 use crate::wechat::{errcode, errmsg, is_appid, Answer, WeChatClient};
+use wechat_wire::codes::{self, Class};
 
 pub(super) const COMPONENT_TOKEN: &str = "/cgi-bin/component/api_component_token";
 const QUERY_AUTH: &str = "/cgi-bin/component/api_query_auth";

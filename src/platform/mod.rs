@@ -5,11 +5,10 @@
 //! (never with a TTL); the two kinds of access token live in [`TokenCell`]s, with the token rules of an app token
 //! (single flight, early refresh, compare-before-invalidate, shared by the fleet).
 //!
-//! By job: [`receive`] takes WeChat's pushes ([`crypt`] is WXBizMsgCrypt, [`push`] reads the XML); [`api`] calls
+//! By job: [`receive`] takes WeChat's pushes (`wechat_wire::crypt` is WXBizMsgCrypt, [`push`] reads the XML); [`api`] calls
 //! the component endpoints; [`tokens`] buys and keeps the tokens; [`storage`] keeps the durable state.
 
 pub mod api;
-pub mod crypt;
 pub mod push;
 pub mod receive;
 pub mod storage;
@@ -24,8 +23,8 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::config::{PlatformConfig, Secret};
 use crate::error::Error;
 use crate::token::{DurableStore, TokenCell, TokenStore};
-use crypt::MsgCrypt;
 pub use receive::{Handled, PushFailure, PUSH_BUDGET};
+use wechat_wire::crypt::MsgCrypt;
 
 /// The permission set (权限集) of the plugin-management APIs.
 pub const PLUGIN_PERMISSION_SET: u64 = 40;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use quick_xml::events::Event;
 use quick_xml::Reader;
 
-use super::crypt::{CryptError, MsgCrypt};
+use wechat_wire::crypt::{CryptError, MsgCrypt};
 
 /// A push, read. Its Debug output leaves out the ticket and the authorisation code.
 #[derive(Clone, PartialEq, Eq)]

@@ -5,13 +5,13 @@
 use std::time::{Duration, Instant};
 
 use super::api::Exchange;
-use super::crypt::{self, MsgCrypt};
 use super::push::{self, Push, PushError, Signed};
 use super::storage::StoredTicket;
 use super::{Authorization, Platform};
 use crate::error::StoreFailure;
 use crate::token::now_ms;
 use crate::wechat::WeChatClient;
+use wechat_wire::crypt::{self, MsgCrypt};
 
 /// WeChat gives up on a push after 5 s; its work is done within this, whatever the invocation's deadline.
 pub const PUSH_BUDGET: Duration = Duration::from_millis(4500);

@@ -12,8 +12,8 @@ use super::storage::stored;
 use super::Platform;
 use crate::error::{sdk_codes, Error};
 use crate::token::{issued, now_ms, read_answer, Acquired, CachedToken};
-use crate::wechat::codes;
 use crate::wechat::WeChatClient;
+use wechat_wire::codes;
 
 /// How long "not authorised" is remembered for a mini program, so repeated calls do not each scan WeChat's list.
 const NOT_AUTHORISED_MEMORY: Duration = Duration::from_secs(60);

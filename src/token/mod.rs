@@ -17,7 +17,8 @@ use serde_json::Value;
 use crate::config::TokenEndpoint;
 use crate::error::{Error, Failure};
 use crate::wechat::client::{time_left, WITHHELD};
-use crate::wechat::{codes, errcode, errmsg, Answer, WeChatClient};
+use crate::wechat::{errcode, errmsg, Answer, WeChatClient};
+use wechat_wire::codes;
 
 pub use dynamodb::DynamoStore;
 pub use redis::RedisStore;

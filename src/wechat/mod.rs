@@ -1,6 +1,5 @@
-//! The WeChat client side: HTTP exchanges and the errcode table.
+//! The WeChat client side: HTTP exchanges and API security (the errcode table is the wire's: `wechat_wire::codes`).
 pub mod client;
-pub mod codes;
 pub mod security;
 
 pub use client::{errcode, errmsg, Answer, WeChatClient};

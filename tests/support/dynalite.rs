@@ -1,5 +1,5 @@
 //! A real DynamoDB-compatible server on a free loopback port: `dynalite` (npm, pure JS, in memory), with the token
-//! table created, started the way [`super::redis::RedisServer`] starts `redis-server`.
+//! table created, started the way [`testkit::redis::RedisServer`] starts `redis-server`.
 //!
 //! Where it is found: a `dynalite` on `PATH`, else `node_modules/.bin/dynalite` under `$DYNALITE_DIR`, else under
 //! this repository's `tests/dynalite/` (`cd tests/dynalite && npm ci` installs it from the committed lockfile).
@@ -35,11 +35,6 @@ impl Dynalite {
     /// `http://127.0.0.1:<port>`, for `AWS_ENDPOINT_URL_DYNAMODB`.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// The table's name.
-    pub fn table(&self) -> &'static str {
-        TABLE
     }
 
     /// `dynamodb://<table>`, for `WX_TOKEN_CACHE`.

@@ -72,8 +72,6 @@ pub struct RuntimeApi {
 /// The invocation headers `/next` sends besides the request id, the deadline and the function ARN.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Headers {
-    /// No trace id.
-    WithoutTrace,
     /// A fresh `Lambda-Runtime-Trace-Id` per invocation, as every Lambda invocation has.
     Traced,
     /// Everything Lambda may send: the trace id, the invocation id, a mobile client's context, a Cognito identity
@@ -90,12 +88,6 @@ impl RuntimeApi {
     /// (`Lambda-Runtime-Client-Context`, `Lambda-Runtime-Cognito-Identity`, `Lambda-Runtime-Aws-Tenant-Id`).
     pub fn start_sending_every_header() -> RuntimeApi {
         RuntimeApi::start_with(Headers::Every)
-    }
-
-    /// Invocations without a trace id: lambda_runtime then removes `_X_AMZN_TRACE_ID` instead of setting it anew
-    /// (glibc never frees a replaced environment string, so Lambda's unique trace ids grow a process by ~120 B each).
-    pub fn start_without_trace_ids() -> RuntimeApi {
-        RuntimeApi::start_with(Headers::WithoutTrace)
     }
 
     fn start_with(headers: Headers) -> RuntimeApi {
@@ -172,7 +164,6 @@ impl RuntimeApi {
             .header("lambda-runtime-invoked-function-arn", FUNCTION_ARN);
         let trace = xray_trace_id(now, n);
         match self.headers {
-            Headers::WithoutTrace => {}
             Headers::Traced => next = next.header("lambda-runtime-trace-id", format!("Root={trace};Sampled=0")),
             Headers::Every => {
                 let client_context = json!({

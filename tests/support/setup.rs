@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use wx_plugin_manager::emulator::{Emulator, DEMO_APPID, DEMO_SECRET};
+use wechat_emulator::{Emulator, DEMO_APPID, DEMO_SECRET};
 
 use super::function::Function;
 use super::runtime_api::{Outcome, RuntimeApi};

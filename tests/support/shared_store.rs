@@ -4,7 +4,7 @@
 use wx_plugin_manager::token::{DurableStore, TokenStore};
 
 use super::dynalite::{self, Dynalite};
-use super::redis::{self, RedisServer};
+use testkit::redis::{self, RedisServer};
 
 pub enum SharedStore {
     Redis(RedisServer),

@@ -1,12 +1,10 @@
 //! WeChat's server API security (服务端API安全): encrypted and signed calls to the plugin endpoints, and the checks
 //! on WeChat's encrypted and signed answers.
 //!
-//! [`envelope`] is the wire, shared with the emulator. [`ApiSecurity`] seals one request and opens its answer: a
+//! `wechat_wire::envelope` is the wire, shared with the emulator. [`ApiSecurity`] seals one request and opens its answer: a
 //! signed envelope is verified against the platform certificate its `Wechatmp-Serial` names (or the deprecated one
 //! during a rotation), its appid and timestamps checked, decrypted; a plain answer is accepted only as an error (the
 //! layer's own 40230–40240, or a business error WeChat sent plain), never as a success.
-
-pub mod envelope;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -14,7 +12,9 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::error::SecurityFailure;
-use envelope::{additional_data, random, random_nonce_field, signed_bytes, Envelope, PlatformCert, Signer, SymKey};
+use wechat_wire::envelope::{
+    additional_data, random, random_nonce_field, signed_bytes, Envelope, PlatformCert, Signer, SymKey,
+};
 
 /// How far an answer's timestamp may be from this clock (a peer convention; WeChat documents none).
 pub const FRESHNESS_SECS: u64 = 300;
@@ -197,9 +197,10 @@ fn plain_error(body: &[u8]) -> Result<Map<String, Value>, SecurityFailure> {
 mod tests {
     use super::*;
 
-    const APP_KEY: &str = include_str!("../../../tests/fixtures/api-security/official-example-app-private-key.pem");
-    const PLATFORM_KEY: &str = include_str!("../../../tests/fixtures/api-security/test-platform-key.pem");
-    const PLATFORM_CERT: &str = include_str!("../../../tests/fixtures/api-security/test-platform-cert.pem");
+    const APP_KEY: &str =
+        include_str!("../../../crates/wire/tests/fixtures/api-security/official-example-app-private-key.pem");
+    const PLATFORM_KEY: &str = include_str!("../../../crates/wire/tests/fixtures/api-security/test-platform-key.pem");
+    const PLATFORM_CERT: &str = include_str!("../../../crates/wire/tests/fixtures/api-security/test-platform-cert.pem");
     const SYM_KEY: &str = "otUpngOjU+nVQaWJIC3D/yMLV17RKaP6t4Ot9tbnzLY=";
     const APPID: &str = "wxba6223c06417af7b";
     const PATH: &str = "/wxa/plugin";

@@ -1,0 +1,447 @@
+//! A stateful stand-in for `api.weixin.qq.com`: the plugin-management endpoints (`/wxa/plugin`, `/wxa/devplugin`),
+//! the token endpoints (`/cgi-bin/stable_token`, `/cgi-bin/token`) and the third-party platform's (`/cgi-bin/component/
+//! api_component_token`, `api_query_auth`, `api_authorizer_token`, `api_get_authorizer_list`,
+//! `api_start_push_ticket`), answering as WeChat does (HTTP 200, WeChat's JSON, a ` rid: …` suffix on every errmsg).
+//! As the open platform it also pushes, encrypted and signed, the component_verify_ticket and authorisation events
+//! ([`PlatformPush`]) to a platform's `push_url`.
+//! The plugin endpoints also speak WeChat's server API security (服务端API安全: AES-256-GCM bodies, RSASSA-PSS
+//! signatures both ways) for accounts and platforms whose [`AppApiSecurity`] is switched on; the keys of the built-in
+//! state are demo material, switched off.
+//!
+//! Use it three ways:
+//! - from Rust tests: [`Emulator::start`] serves the built-in state on an ephemeral loopback port on a thread of its
+//!   own (so it works from sync and async tests alike); script it, move its clock, read its log and counters;
+//! - behind `wxpm invoke`, as the default when no credentials are configured;
+//! - standalone: `wxpm emulator --port 8088 [--state FILE]`, driven by plain HTTP, with a control endpoint under
+//!   `/__emulator/` answered only to loopback peers (`GET state|requests|counters`, `POST faults|clock|invalidate|reset`,
+//!   `DELETE faults`, and `POST platform/push_ticket|platform/authorize|platform/revoke` with
+//!   `{"component", "authorizer", "func_ids"}`, answering the push as `{"query", "body"}`).
+//!
+//! A crate of its own: it shares only the wire with the function (`wechat_wire`: the errcode table, the API-security
+//! envelope, WXBizMsgCrypt), and the function's deployed dependency tree never holds it (CI checks).
+//!
+//! # Where WeChat's documents disagree or are silent, the emulator chooses
+//! - **89044 / 89244** for unbinding a plugin the mini program has not added: the emulator answers **89244** (the
+//!   third-party platform page); WeChat's mini-program pages say 89044. Clients must accept both.
+//! - **`reason` with `apply`** is accepted and kept; it is what the plugin owner sees as the application's `reason` in
+//!   `dev_apply_list`. **`reason` with `dev_refuse`** is optional and kept as the refusal reason, shown in the
+//!   undocumented `reason` field of each `list` item.
+//! - **`appid` on `dev_refuse` / `dev_delete`**: documented only for `dev_agree`; the emulator needs it for all three
+//!   (without it no application is named) and answers 89242 when it is missing.
+//! - **Who may call `/wxa/devplugin`**: WeChat issues it the plugin's own token. The emulator also accepts the token of
+//!   the account that develops exactly one plugin, so the README's one set of demo credentials shows both sides.
+//! - **Missing or wrongly typed fields, unknown actions**: 47001 `data format error` with a `hint: [...]` naming the
+//!   field.
+//! - **Unbinding** removes an approved, refused or timed-out plugin (the platform page: "包括已通过和已拒绝"); a
+//!   pending one answers 89243 and one never applied for answers 89244.
+//! - **Re-applying** after a refusal or a timeout starts a new pending application; applying while pending or
+//!   approved answers 89237.
+//! - **Timeouts**: a pending application becomes status 4 after `settings.pending_timeout_secs` (7 days).
+//! - **Superseded classic tokens** die 5 minutes after the next `/cgi-bin/token` call with 40001 ("not latest");
+//!   tokens past their `expires_in` answer 42001; a token of the wrong shape answers 40014.
+//! - **`/cgi-bin/token` or `stable_token` with a platform's appid** answers 61024.
+//! - **`force_refresh` limits** (20 a day, 30 s apart) count over a rolling 24 h; breaking them answers 45009 / 45011.
+//! - **`update`** (quick update) answers 89256 to every plain mini-program token, as WeChat does; only a third-party
+//!   authorizer token gets past that check (from `api_query_auth` or `api_authorizer_token`, or minted directly with
+//!   [`Emulator::authorizer_token`]). Then: the plugin must be approved (else 89244), the version listed in the plugin's
+//!   `quick_update_versions` (else 89257), and no gray release in progress (else 89258).
+//! - **`force_refresh`** revokes every live stable token of the appid, the one still in its overlap included.
+//!
+//! ## The third-party platform
+//! - **Tickets are pushed only on demand** ([`Emulator::push_ticket`], the control endpoint, `api_start_push_ticket`),
+//!   never on a ten-minute timer, so tests decide when a ticket arrives. Each push carries a new ticket
+//!   (`ticket@@@…`); every ticket younger than 12 virtual hours mints component tokens, older ones answer 61005.
+//!   A missing, `null`, unknown or other platform's ticket answers 61006.
+//! - **`api_start_push_ticket` pushes a ticket at once** (WeChat's documents do not say when the restarted service
+//!   pushes) and answers `{"errcode":0,"errmsg":"ok"}`, never `in a normal state`.
+//! - **A new component token leaves the previous ones alive** until their own expiry (7200 s): spec §13 Q7 (does a
+//!   new one kill the old?) is unsettled, and an overlap is what `stable_token` does. The same holds for authorizer
+//!   tokens from `api_authorizer_token` (§13 Q3).
+//! - **The component token's query name**: both `component_access_token` (the SDKs) and `access_token` (the new
+//!   documents) are accepted, the former first. Missing 41001, malformed 40014, unknown 40001, expired 42001; a
+//!   token of another platform than the body's `component_appid` answers 40001.
+//! - **`component_appid`** missing or not shaped like an appid (`wx` and 14 to 16 alphanumerics) answers 40013; an
+//!   appid that is not a platform answers 61011. The IP whitelist (61004) is checked on every component endpoint:
+//!   after the secret on `api_component_token` and `api_start_push_ticket`, after the token on the others.
+//! - **Authorisation codes** live 3600 virtual seconds (`AuthorizationCodeExpiredTime`) and are single-use: a used,
+//!   never-issued or superseded code (only an authorizer's newest code works) answers 61009, an expired one 61010.
+//! - **The refresh token** is made at authorisation and does not change on refresh; `api_authorizer_token` returns
+//!   the current one. Re-authorisation replaces it at once (the old one answers 61023); a rotation
+//!   ([`Emulator::rotate_refresh_token`]) leaves the old one 5 virtual minutes. A `null`, missing, wrong or
+//!   non-string one answers 61023; a mini program that never authorised the platform or withdrew answers 61003
+//!   (checked first); a missing `authorizer_appid` answers 47001.
+//! - **Revocation and re-authorisation kill the authorizer's access tokens** (40001), the ones minted through the
+//!   platform; tokens from [`Emulator::authorizer_token`] stand outside any authorisation.
+//! - **Permission set 40** (plugin management) is needed for `/wxa/plugin` and `/wxa/devplugin` with a token minted
+//!   through the platform, else 61007; `func_ids` of the control endpoint default to `[40]`.
+//! - **`api_get_authorizer_list`** wants an integer `offset` ≥ 0 and `count` from 1 to 500 (else 47001), and lists
+//!   live authorisations oldest first with their current refresh token.
+//! - **Pushes** are POSTed with `Content-Type: text/xml` and `User-Agent: Mozilla/4.0`, a 5 s timeout, and an answer
+//!   other than `success` only logged to stderr (no retry). The decrypted XML uses CDATA for every string field.
+//!
+//! ## API security (服务端API安全)
+//! - **`enforcement`**: `off` (the console switch is off: a secured call answers 40238, as for an account without
+//!   keys), `optional` (plain calls answered plain, secured calls checked and answered secured) or `required` (a plain
+//!   call answers **40233** `missing Wechatmp-Appid`, the code of the first header a secured call would carry).
+//! - **A request is secured** when it carries any of `Wechatmp-Appid`, `Wechatmp-TimeStamp`, `Wechatmp-Signature`.
+//!   Missing ones answer 40233 (appid), 40231 (timestamp, also for one that is not a decimal number), 40232
+//!   (signature), in that order. `Wechatmp-Serial` is accepted and ignored.
+//! - **Order of the checks**: the access token first (its errors stay as they are), then the headers, the appid
+//!   (unknown 40236, not the token's owner 40237), the keys (40238), the timestamp (more than 300 s from the virtual
+//!   clock, either way: 40240), the signature (40234), the envelope (40235: not an envelope, not decrypting, not a
+//!   JSON object, `_appid` not the header's or `_timestamp` not the header's as a number). Permission set 40 (61007)
+//!   and the business rules come after, so their errors are answered secured.
+//! - **`urlpath`** is the world's `api_security.signing_origin` (default `https://api.weixin.qq.com`) and the request
+//!   path, whatever host the emulator was called on: the client is configured with the same origin.
+//! - **Third-party mode**: with an authorizer token the protocol appid and keys are the platform's (component's). A
+//!   token minted through a platform belongs to that platform; one from [`Emulator::authorizer_token`] stands outside
+//!   any platform, so every platform of the world may speak for it (and no platform's `required` applies to it).
+//! - **Business errors** (errcode ≠ 0) of a secured call are answered secured, like successes.
+//! - **Scripted spoilings** of a secured answer ([`Fault::TamperedEnvelope`], [`Fault::UnknownCertificate`],
+//!   [`Fault::ForeignAppid`], [`Fault::StaleTimestamp`]) process the request normally; met by a plain answer, they
+//!   leave it alone.
+//! - **The keys** ([`AppApiSecurity`] per account and platform, [`PlatformApiSecurity`] for the world) are checked
+//!   when the emulator starts: a key or certificate that does not parse, a certificate whose key is not its own, or
+//!   an account whose settings need a certificate the world lacks is a start-up error naming the field.
+
+mod api_security;
+mod component_api;
+mod control;
+mod demo;
+mod desk;
+mod invalid;
+mod platform;
+mod plugins;
+mod pushes;
+mod security_settings;
+mod server;
+mod state;
+mod token_api;
+mod tokens;
+mod wire;
+mod world;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::watch;
+
+pub use api_security::{FOREIGN_APPID, STALE_BY_SECS, TIMESTAMP_WINDOW_SECS};
+pub use component_api::MAX_LIST_COUNT;
+pub use demo::{
+    DEMO_APPID, DEMO_COMPONENT_AES_KEY, DEMO_COMPONENT_APPID, DEMO_COMPONENT_SECRET, DEMO_COMPONENT_TOKEN, DEMO_PLUGIN,
+    DEMO_SECRET,
+};
+pub use desk::PLUGIN_FUNC_SET;
+pub use platform::{AUTH_CODE_TTL_SECS, REFRESH_GRACE_SECS, TICKET_TTL_SECS};
+pub use pushes::PlatformPush;
+pub use security_settings::{
+    AppApiSecurity, Enforcement, PlatformApiSecurity, PlatformCertKeys, DEFAULT_SIGNING_ORIGIN,
+};
+pub use state::{Fault, LoggedRequest};
+pub use tokens::{Issued, TokenKind, TokenRecord, OVERLAP_SECS};
+pub use world::{Account, Application, Category, Component, PluginInfo, Settings, Status, World};
+
+use state::{lock, Shared, State};
+
+/// A running emulator. Dropping it stops the server.
+pub struct Emulator {
+    addr: SocketAddr,
+    base_url: String,
+    shared: Shared,
+    stop: watch::Sender<bool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Emulator {
+    /// The built-in state on an ephemeral loopback port.
+    pub fn start() -> io::Result<Emulator> {
+        Emulator::start_with(World::builtin(), SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// `world` on `addr` (port 0 for an ephemeral one).
+    pub fn start_with(world: World, addr: SocketAddr) -> io::Result<Emulator> {
+        world.validate().map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let listener = std::net::TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let shared: Shared = Arc::new(Mutex::new(State::new(world)));
+        let (stop, stopped) = watch::channel(false);
+        let served = shared.clone();
+        let thread = std::thread::Builder::new().name("wechat-emulator".into()).spawn(move || {
+            runtime.block_on(async move {
+                match tokio::net::TcpListener::from_std(listener) {
+                    Ok(listener) => server::serve(listener, served, stopped).await,
+                    Err(e) => eprintln!("wechat emulator: cannot serve: {e}"),
+                }
+            })
+        })?;
+        let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
+        Ok(Emulator { base_url: format!("http://{host}:{}", addr.port()), addr, shared, stop, thread: Some(thread) })
+    }
+
+    /// Loads a state file written in the format of the built-in state (`crates/emulator/src/default_world.json`).
+    pub fn load_world(path: &std::path::Path) -> io::Result<World> {
+        let text = std::fs::read_to_string(path)?;
+        let parsed = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&text));
+        parsed.map_err(|e| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("{}: at {}: {}", path.display(), e.path(), e.inner()))
+        })
+    }
+
+    /// The address it listens on, with the actual port when started on port 0.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, to use as `WX_API_BASE`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The environment the function needs to act as the demo mini program against this emulator: `WX_APPID`,
+    /// `WX_SECRET` and `WX_API_BASE` (the function's `Config::from_lookup` reads it).
+    pub fn demo_env(&self) -> std::collections::HashMap<String, String> {
+        [("WX_APPID", DEMO_APPID), ("WX_SECRET", DEMO_SECRET), ("WX_API_BASE", &self.base_url)]
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect()
+    }
+
+    /// The virtual time, in unix seconds.
+    pub fn now(&self) -> i64 {
+        lock(&self.shared).clock.now()
+    }
+
+    /// API security's clock, in unix seconds: this machine's wall clock moved as far as [`Emulator::advance`] moved the
+    /// virtual one (requests are stamped, and answers checked, by the client's own clock).
+    pub fn api_security_now(&self) -> i64 {
+        lock(&self.shared).clock.layer_now()
+    }
+
+    /// Moves the virtual clock forward.
+    pub fn advance(&self, by: Duration) {
+        let secs = i64::try_from(by.as_secs()).unwrap_or(i64::MAX);
+        lock(&self.shared).clock.advance(secs).expect("a Duration is never negative");
+    }
+
+    /// The next `times` requests to `path` (or to any path, with `"*"`) meet `fault`.
+    pub fn script(&self, path: &str, fault: Fault, times: usize) {
+        lock(&self.shared).script(path, fault, times);
+    }
+
+    /// Drops every scripted fault not yet met, on every path (as `DELETE /__emulator/faults`).
+    pub fn clear_faults(&self) {
+        lock(&self.shared).faults.clear();
+    }
+
+    /// Every request received so far (the newest 100,000), control requests aside.
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        lock(&self.shared).log.iter().cloned().collect()
+    }
+
+    /// How many requests `path` has received.
+    pub fn count(&self, path: &str) -> u64 {
+        lock(&self.shared).counters.get(path).copied().unwrap_or(0)
+    }
+
+    /// Token-endpoint calls of both kinds.
+    pub fn token_calls(&self) -> u64 {
+        self.count("/cgi-bin/stable_token") + self.count("/cgi-bin/token")
+    }
+
+    /// Every access token issued so far.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        lock(&self.shared).tokens.issued().to_vec()
+    }
+
+    /// What the emulator knows of an access token it issued; `None` for unknown and component tokens.
+    pub fn token_record(&self, token: &str) -> Option<TokenRecord> {
+        lock(&self.shared).tokens.record(token).cloned()
+    }
+
+    /// A token for `appid` as a third-party platform's authorizer token would be: the only kind `update` (quick
+    /// update) accepts. A shortcut past the platform: the token stands outside any authorisation, so no permission set
+    /// is checked and no revocation reaches it. The real chain is [`Emulator::push_ticket`], then the
+    /// `/cgi-bin/component/` endpoints after [`Emulator::authorize`].
+    pub fn authorizer_token(&self, appid: &str) -> String {
+        let mut state = lock(&self.shared);
+        let (now, ttl) = (state.clock.now(), state.world.settings.token_ttl_secs);
+        state.tokens.mint_authorizer(appid, now, ttl)
+    }
+
+    /// Pushes a new component_verify_ticket (each one distinct, valid 12 virtual hours) to `component`: gives the push
+    /// and, if the platform has a `push_url`, also POSTs it there in the background.
+    ///
+    /// # Panics
+    /// If `component` is not a platform of the emulator's state (a mistake in the test).
+    pub fn push_ticket(&self, component: &str) -> PlatformPush {
+        platform::issue_ticket(&mut lock(&self.shared), component).unwrap_or_else(|e| panic!("{e}")).send()
+    }
+
+    /// The newest ticket pushed to `component`, young or not.
+    pub fn current_ticket(&self, component: &str) -> Option<String> {
+        lock(&self.shared).platform.current_ticket(component)
+    }
+
+    /// The mini program `authorizer` authorises `component` for the permission sets `func_ids` (plugin management is
+    /// 40), or authorises it again: a new authorisation code (valid 3600 virtual seconds); on re-authorisation a new
+    /// refresh token that kills the old one at once, and the authorizer's access tokens answer 40001. Gives the
+    /// `authorized` push (`updateauthorized` if it was already authorised), also delivered to the `push_url`.
+    ///
+    /// # Panics
+    /// If `component` or `authorizer` (a mini program, not a plugin) is not in the emulator's state.
+    pub fn authorize(&self, component: &str, authorizer: &str, func_ids: &[u32]) -> PlatformPush {
+        let mut state = lock(&self.shared);
+        platform::authorize(&mut state, component, authorizer, func_ids).unwrap_or_else(|e| panic!("{e}")).send()
+    }
+
+    /// `authorizer` withdraws its authorisation: `api_authorizer_token` answers 61003 and its access tokens 40001.
+    /// Gives the `unauthorized` push, also delivered to the `push_url`.
+    ///
+    /// # Panics
+    /// If `component` is not a platform of the emulator's state.
+    pub fn revoke(&self, component: &str, authorizer: &str) -> PlatformPush {
+        platform::revoke(&mut lock(&self.shared), component, authorizer).unwrap_or_else(|e| panic!("{e}")).send()
+    }
+
+    /// `inner_xml` encrypted and signed as `component`'s push at the virtual time, for tests building odd pushes. Not
+    /// delivered anywhere.
+    ///
+    /// # Panics
+    /// If `component` is not a platform of the emulator's state.
+    pub fn seal(&self, component: &str, inner_xml: &str) -> PlatformPush {
+        let state = lock(&self.shared);
+        pushes::seal(&state.world, component, inner_xml, state.clock.now()).unwrap_or_else(|e| panic!("{e}")).push
+    }
+
+    /// WeChat changes `authorizer`'s refresh token; the old one keeps working 5 virtual minutes. Gives the new one.
+    ///
+    /// # Panics
+    /// If `authorizer` has no live authorisation of `component`.
+    pub fn rotate_refresh_token(&self, component: &str, authorizer: &str) -> String {
+        platform::rotate_refresh_token(&mut lock(&self.shared), component, authorizer).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The current refresh token of `authorizer`'s live authorisation of `component`.
+    pub fn refresh_token(&self, component: &str, authorizer: &str) -> Option<String> {
+        platform::refresh_token(&lock(&self.shared), component, authorizer)
+    }
+
+    /// Calls to `/cgi-bin/component/api_component_token`.
+    pub fn component_token_calls(&self) -> u64 {
+        self.count("/cgi-bin/component/api_component_token")
+    }
+
+    /// Calls to `/cgi-bin/component/api_authorizer_token`.
+    pub fn authorizer_token_calls(&self) -> u64 {
+        self.count("/cgi-bin/component/api_authorizer_token")
+    }
+
+    /// Makes every live token of `appid` answer 40001 from now on. Gives how many were live.
+    pub fn invalidate_tokens(&self, appid: &str) -> usize {
+        let mut state = lock(&self.shared);
+        let now = state.clock.now();
+        state.tokens.invalidate(appid, now)
+    }
+
+    /// What the function needs to speak API security (服务端API安全) as `appid` (a mini program, a plugin or a
+    /// platform), as environment variables: `WX_API_SECURITY=on`, `WX_API_SYM_KEY`, `WX_API_SYM_SN`,
+    /// `WX_API_PRIVATE_KEY` (PEM), `WX_API_KEY_SN`, `WX_API_PLATFORM_CERTS` (`{"<sn>": "<PEM>"}` of the current
+    /// certificate only) and `WX_API_SIGNING_ORIGIN`. `wxpm emulator` writes the same pairs to
+    /// `<appid>.api-security.json`.
+    ///
+    /// # Panics
+    /// If `appid` has no API security keys in the emulator's state.
+    pub fn api_security_env(&self, appid: &str) -> Vec<(String, String)> {
+        api_security::env(&lock(&self.shared).world, appid).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Switches `appid`'s API security (a mini program's, a plugin's or a platform's) `"off"`, `"optional"` or
+    /// `"required"` (see [`Enforcement`]).
+    ///
+    /// # Panics
+    /// If `enforcement` is none of the three, or `appid` has no API security keys.
+    pub fn set_api_security_enforcement(&self, appid: &str, enforcement: &str) {
+        let enforcement: Enforcement = enforcement.parse().unwrap_or_else(|e| panic!("{e}"));
+        self.edit_api_security(appid, |keys| keys.enforcement = enforcement);
+    }
+
+    /// Starts (`true`) or ends a platform-certificate rotation for `appid`: its secured answers also carry
+    /// `Wechatmp-Serial-Deprecated` and `Wechatmp-Signature-Deprecated`, signed with the
+    /// [deprecated certificate](Emulator::deprecated_platform_cert).
+    ///
+    /// # Panics
+    /// If `appid` has no API security keys, or the state has no deprecated certificate to rotate from.
+    pub fn set_api_security_rotation(&self, appid: &str, rotation: bool) {
+        if rotation {
+            drop(self.deprecated_platform_cert());
+        }
+        self.edit_api_security(appid, |keys| keys.rotation = rotation);
+    }
+
+    fn edit_api_security(&self, appid: &str, edit: impl FnOnce(&mut AppApiSecurity)) {
+        let mut state = lock(&self.shared);
+        edit(state.world.api_security_of_mut(appid).unwrap_or_else(|| panic!("{appid} has no api_security keys")));
+    }
+
+    /// The deprecated platform certificate's number and PEM, as the MP page showed them before the rotation.
+    ///
+    /// # Panics
+    /// If the emulator's state has no `api_security.deprecated_cert`.
+    pub fn deprecated_platform_cert(&self) -> (String, String) {
+        let state = lock(&self.shared);
+        let cert = state.world.api_security.deprecated_cert.as_ref().expect("the state has no deprecated_cert");
+        (cert.sn.clone(), cert.cert.clone())
+    }
+
+    /// The state now (pending applications past their time shown as timed out).
+    pub fn world(&self) -> World {
+        let mut state = lock(&self.shared);
+        let now = state.clock.now();
+        state.world.expire_pending(now);
+        state.world.clone()
+    }
+
+    /// Changes the state in place, e.g. to turn on an account's IP whitelist. `edit` must not call back into the
+    /// emulator (the state is locked while it runs).
+    pub fn edit_world<R>(&self, edit: impl FnOnce(&mut World) -> R) -> R {
+        edit(&mut lock(&self.shared).world)
+    }
+
+    /// The status of `applicant`'s application for `plugin`, if there is one.
+    pub fn status(&self, plugin: &str, applicant: &str) -> Option<Status> {
+        self.world().applications.iter().find(|a| a.plugin == plugin && a.applicant == applicant).map(|a| a.status)
+    }
+
+    /// The dump served at `/__emulator/state`.
+    pub fn snapshot(&self) -> Value {
+        lock(&self.shared).snapshot()
+    }
+
+    /// Back to the starting state: tokens, log, counters, faults and clock too.
+    pub fn reset(&self) {
+        lock(&self.shared).reset();
+    }
+
+    /// Serves until the process ends (for the standalone CLI; a test wants to drop the emulator instead).
+    pub fn join(mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

@@ -1,0 +1,393 @@
+//! `wxpm`: the function's local face. `wxpm emulator` serves the WeChat emulator.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+#[cfg(unix)]
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use wechat_emulator::{Emulator, Enforcement, World, DEMO_APPID, DEMO_PLUGIN, DEMO_SECRET};
+use wx_plugin_manager::observe::logging;
+use wx_plugin_manager::{App, Config, Error};
+
+#[derive(Parser)]
+#[command(name = "wxpm", version, about = "WeChat mini-program plugin management, locally")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the function on an event (a JSON file, or - for stdin) and print the result or the error.
+    ///
+    /// With neither WX_APPID nor WX_ACCESS_TOKEN set, the embedded WeChat emulator answers, as the demo mini program.
+    Invoke {
+        /// The event file, or - to read standard input.
+        #[arg(value_parser = event_source)]
+        event: EventSource,
+        /// Send WeChat calls here instead (e.g. a standalone `wxpm emulator`); the demo credentials are used unless
+        /// WX_APPID or WX_ACCESS_TOKEN is set.
+        #[arg(long)]
+        api_base: Option<String>,
+        /// The invocation's time limit in seconds, as the function's Lambda timeout.
+        #[arg(long, default_value_t = 10.0)]
+        timeout: f64,
+    },
+    /// Third-party platform chores, with the function's own settings (WX_COMPONENT_*, WX_TOKEN_CACHE, WX_API_BASE).
+    #[command(subcommand)]
+    Platform(PlatformCommand),
+    /// Serve the WeChat emulator (plugin and token endpoints) until interrupted.
+    Emulator {
+        #[arg(long, default_value_t = 8088)]
+        port: u16,
+        /// Address to listen on. The control endpoint (/__emulator/) answers loopback peers only.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: IpAddr,
+        /// A JSON state file in the format of crates/emulator/src/default_world.json (default: the built-in state).
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// Write `<appid>.api-security.json` (the function's WX_API_* settings, as a JSON object) for each account
+        /// and platform with API security keys into this directory, and keep them there when the emulator stops.
+        /// Without it, the files are written only when some account's API security is optional or required, into
+        /// `wxpm-emulator-PORT` in the temp directory, and removed when the emulator stops.
+        #[arg(long)]
+        api_security_dir: Option<PathBuf>,
+        /// API security for every account and platform that has keys: off, optional (plain and secured calls) or
+        /// required (plain calls refused with 40233). Default: as the state file says (the built-in state: off).
+        #[arg(long, value_parser = ["off", "optional", "required"])]
+        api_security: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PlatformCommand {
+    /// Exchange an authorisation code (from the authorisation page's redirect) for the mini program's refresh token,
+    /// and store it where the function finds it.
+    Exchange { code: String },
+    /// List the mini programs whose refresh tokens are stored.
+    Authorized,
+    /// Ask WeChat to (re)start pushing component_verify_ticket to the authorisation-event URL.
+    StartPush,
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Invoke { event, api_base, timeout } => invoke(event, api_base, timeout),
+        Command::Platform(command) => platform(command),
+        Command::Emulator { port, host, state, api_security_dir, api_security } => {
+            serve_emulator(SocketAddr::new(host, port), state, api_security_dir, api_security.as_deref())
+        }
+    }
+}
+
+fn serve_emulator(
+    addr: SocketAddr,
+    state: Option<PathBuf>,
+    api_security_dir: Option<PathBuf>,
+    api_security: Option<&str>,
+) -> ExitCode {
+    let world = match state {
+        Some(path) => match Emulator::load_world(&path) {
+            Ok(world) => world,
+            Err(e) => {
+                eprintln!("wxpm emulator: cannot load state: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => World::builtin(),
+    };
+    let Some(runtime) = runtime() else { return ExitCode::FAILURE };
+    // Listening before anything is written: a stop that comes right after the key files still removes them.
+    let stop = match runtime.block_on(async { StopSignals::listen() }) {
+        Ok(stop) => stop,
+        Err(e) => {
+            eprintln!("wxpm emulator: cannot listen for Ctrl-C and SIGTERM: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let emulator = match Emulator::start_with(world, addr) {
+        Ok(emulator) => emulator,
+        Err(e) => {
+            eprintln!("wxpm emulator: cannot start on {addr}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(enforcement) = api_security {
+        let keyed: Vec<String> = emulator.world().api_security_keys().map(|(appid, _)| appid.to_owned()).collect();
+        for appid in keyed {
+            emulator.set_api_security_enforcement(&appid, enforcement);
+        }
+    }
+    // A closed stdout (a test that read only the first line) must not stop the server.
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "WeChat emulator listening on {}", emulator.base_url());
+    let _ = writeln!(
+        out,
+        "demo mini program: WX_APPID={DEMO_APPID} WX_SECRET={DEMO_SECRET} (plugin it develops: {DEMO_PLUGIN})"
+    );
+    let _ = writeln!(out, "control endpoint: {}/__emulator/state (loopback only); Ctrl-C stops", emulator.base_url());
+    let _ = out.flush();
+    let key_files = match KeyFiles::write(&emulator, api_security_dir) {
+        Ok(key_files) => key_files,
+        Err((dir, e)) => {
+            eprintln!("wxpm emulator: cannot write the API security keys to {}: {e}", dir.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(stop.first());
+    drop(emulator);
+    drop(key_files);
+    ExitCode::SUCCESS
+}
+
+/// Ctrl-C (SIGINT), SIGTERM (`kill`, a supervisor, a test) and SIGHUP (the terminal closed): each ends the run
+/// through the same way out, so the files it wrote are removed.
+#[cfg(unix)]
+struct StopSignals {
+    interrupt: Signal,
+    terminate: Signal,
+    hang_up: Signal,
+}
+
+#[cfg(unix)]
+impl StopSignals {
+    /// Must be called inside the runtime that will wait for them.
+    fn listen() -> std::io::Result<StopSignals> {
+        Ok(StopSignals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+            hang_up: signal(SignalKind::hangup())?,
+        })
+    }
+
+    async fn first(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+            _ = self.hang_up.recv() => {}
+        }
+    }
+}
+
+/// Ctrl-C, where there are no unix signals.
+#[cfg(windows)]
+struct StopSignals(tokio::signal::windows::CtrlC);
+
+#[cfg(windows)]
+impl StopSignals {
+    fn listen() -> std::io::Result<StopSignals> {
+        tokio::signal::windows::ctrl_c().map(StopSignals)
+    }
+
+    async fn first(mut self) {
+        self.0.recv().await;
+    }
+}
+
+/// The `<appid>.api-security.json` files one run wrote. Dropping it ends their life as the run promised: removed
+/// (and their directory, when nothing else is in it) unless the user named the directory, where they stay and the
+/// run says so — every way out of the run, an error included, goes through here.
+struct KeyFiles {
+    dir: PathBuf,
+    written: Vec<PathBuf>,
+    keep: bool,
+}
+
+impl KeyFiles {
+    /// Writes the settings of every account and platform with API security keys (readable by the owner only) into
+    /// `asked_dir`; without one, only when some account's enforcement is not off (the keys are needed then), into
+    /// `wxpm-emulator-PORT` in the temp directory. Says on stderr where each file is.
+    fn write(emulator: &Emulator, asked_dir: Option<PathBuf>) -> Result<KeyFiles, (PathBuf, std::io::Error)> {
+        let world = emulator.world();
+        let secured: Vec<_> = world.api_security_keys().map(|(appid, keys)| (appid, keys.enforcement)).collect();
+        let enforced = secured.iter().any(|(_, enforcement)| *enforcement != Enforcement::Off);
+        let keep = asked_dir.is_some();
+        let dir =
+            asked_dir.unwrap_or_else(|| std::env::temp_dir().join(format!("wxpm-emulator-{}", emulator.addr().port())));
+        let mut files = KeyFiles { dir, written: Vec::new(), keep };
+        if secured.is_empty() || !(keep || enforced) {
+            if !secured.is_empty() {
+                eprintln!(
+                    "API security is off for every account: no key files written (--api-security optional or \
+                     required, or --api-security-dir, writes them)"
+                );
+            }
+            return Ok(files);
+        }
+        std::fs::create_dir_all(&files.dir).map_err(|e| (files.dir.clone(), e))?;
+        for (appid, enforcement) in secured {
+            let settings: serde_json::Map<String, Value> =
+                emulator.api_security_env(appid).into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+            let path = files.dir.join(format!("{appid}.api-security.json"));
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(&path).map_err(|e| (files.dir.clone(), e))?;
+            files.written.push(path.clone());
+            writeln!(file, "{}", serde_json::to_string_pretty(&Value::Object(settings)).unwrap_or_default())
+                .map_err(|e| (files.dir.clone(), e))?;
+            eprintln!("API security keys for {appid}: {} (enforcement {})", path.display(), enforcement.as_str());
+        }
+        if !files.keep {
+            eprintln!("(removed when the emulator stops; --api-security-dir keeps them)");
+        }
+        Ok(files)
+    }
+}
+
+impl Drop for KeyFiles {
+    fn drop(&mut self) {
+        if self.written.is_empty() {
+            return;
+        }
+        if self.keep {
+            eprintln!("wxpm emulator: the API security key files stay in {}", self.dir.display());
+            return;
+        }
+        for path in &self.written {
+            let _ = std::fs::remove_file(path);
+        }
+        // Fails, and so keeps the directory, when anything else is in it.
+        let _ = std::fs::remove_dir(&self.dir);
+        eprintln!("wxpm emulator: removed the API security key files from {}", self.dir.display());
+    }
+}
+
+fn invoke(source: EventSource, api_base: Option<String>, timeout: f64) -> ExitCode {
+    logging::init(logging::Target::Stderr);
+    // Lambda's own limit is 900 s.
+    let Some(limit) = Duration::try_from_secs_f64(timeout).ok().filter(|d| !d.is_zero() && d.as_secs() <= 900) else {
+        eprintln!("wxpm invoke: --timeout must be a number of seconds above 0 and at most 900");
+        return ExitCode::from(2);
+    };
+    let bytes = match source {
+        EventSource::File(bytes) => bytes,
+        EventSource::Stdin => match read_stdin() {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                eprintln!("error: cannot read the event from standard input: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    // As the function takes a payload: whatever is not a JSON value is its InvalidEvent.
+    let event = match serde_json::from_slice(&bytes) {
+        Ok(event) => event,
+        Err(e) => {
+            let detail = format!("the event is not JSON: {e}");
+            return report(Err(Error::InvalidEvent { method: "", detail }));
+        }
+    };
+    let own = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let configured = ["WX_APPID", "WX_ACCESS_TOKEN", "WX_COMPONENT_APPID"].iter().any(|name| own(name).is_some());
+    // Without credentials, the demo mini program: on the embedded emulator, or on --api-base.
+    let emulator = match (configured, &api_base) {
+        (false, None) => match Emulator::start() {
+            Ok(emulator) => {
+                eprintln!("wxpm: no WX_APPID set: using the embedded WeChat emulator at {}", emulator.base_url());
+                Some(emulator)
+            }
+            Err(e) => {
+                eprintln!("wxpm: cannot start the embedded WeChat emulator: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
+    let base = api_base.or_else(|| emulator.as_ref().map(|e| e.base_url().to_owned()));
+    let config = Config::from_lookup(|name| match name {
+        "WX_API_BASE" if base.is_some() => base.clone(),
+        "WX_APPID" if !configured => Some(DEMO_APPID.to_owned()),
+        "WX_SECRET" if !configured => Some(DEMO_SECRET.to_owned()),
+        _ => own(name),
+    });
+    let Some(runtime) = runtime() else { return ExitCode::FAILURE };
+    let deadline = Instant::now() + limit;
+    let outcome = runtime.block_on(async {
+        let app = App::new(&config?.resolve(own).await?)?;
+        app.handle(event, deadline, "local").await
+    });
+    report(outcome)
+}
+
+/// A platform chore, bounded like one invocation (10 s).
+fn platform(command: PlatformCommand) -> ExitCode {
+    logging::init(logging::Target::Stderr);
+    let own = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    if own("WX_TOKEN_CACHE").is_none_or(|cache| cache == "memory") {
+        eprintln!("wxpm platform: WX_TOKEN_CACHE is memory: nothing stored outlives this command (set dynamodb://<table> or a redis:// URL)");
+    }
+    let Some(runtime) = runtime() else { return ExitCode::FAILURE };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let outcome = runtime.block_on(async {
+        let app = App::new(&Config::from_env()?.resolve(own).await?)?;
+        let Some(platform) = app.platform() else {
+            return Err(Error::Config("WX_COMPONENT_APPID and its settings are not set".to_owned()));
+        };
+        Ok(match command {
+            PlatformCommand::Exchange { code } => {
+                let authorization = platform.exchange_code(app.client(), &code, deadline).await?;
+                serde_json::json!({
+                    "authorizerAppid": authorization.authorizer_appid,
+                    "pluginPermission": authorization.plugin_permission,
+                })
+            }
+            PlatformCommand::Authorized => serde_json::json!({ "authorized": platform.authorized(deadline).await? }),
+            PlatformCommand::StartPush => {
+                serde_json::json!({ "errMsg": platform.start_push(app.client(), deadline).await?, "errCode": 0 })
+            }
+        })
+    });
+    report(outcome)
+}
+
+/// The single-threaded runtime a command runs on, as the Lambda binary's; says why on stderr when there is none.
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| eprintln!("wxpm: cannot start an async runtime: {e}"))
+        .ok()
+}
+
+/// Where `wxpm invoke` takes its event from.
+#[derive(Clone)]
+enum EventSource {
+    /// The file's bytes, read while the command line is parsed.
+    File(Vec<u8>),
+    /// Standard input, read when the event is needed.
+    Stdin,
+}
+
+fn read_stdin() -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    std::io::stdin().read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Reads the event file while the command line is parsed: a file that cannot be read is the command line's own
+/// usage error (clap's message naming the file, exit status 2), never an answer the function would give.
+fn event_source(arg: &str) -> Result<EventSource, String> {
+    if arg == "-" {
+        return Ok(EventSource::Stdin);
+    }
+    std::fs::read(arg).map(EventSource::File).map_err(|e| format!("cannot read the event file: {e}"))
+}
+
+/// Prints the result, or the error as Lambda reports it, on stdout; fails the exit status on an error.
+fn report(outcome: Result<Value, Error>) -> ExitCode {
+    let (printed, code) = match outcome {
+        Ok(result) => (result, ExitCode::SUCCESS),
+        Err(e) => (e.to_lambda_json(), ExitCode::FAILURE),
+    };
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "{}", serde_json::to_string_pretty(&printed).unwrap_or_default());
+    code
+}

@@ -1,0 +1,10 @@
+//! `wxpm` as users run it: the real binary, against the emulator (embedded or standalone), from the workspace's root
+//! (the README's commands and `events/`).
+
+mod emulator;
+mod events;
+mod invoke;
+mod platform;
+
+/// The workspace's root, where the README and `events/` are.
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");

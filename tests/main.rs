@@ -1,0 +1,21 @@
+//! The function's integration tests, one target, a folder per area. Each drives the real thing: the Lambda binary
+//! under a local Runtime API (`support`), the emulator over loopback HTTP, a real `redis-server` and dynalite.
+//!
+//! Moved here from one target per file; each file keeps its tests and names:
+//! `function/` (actions, errors, tokens, secrets, logging, metrics, properties, faults ← `function_*.rs`,
+//! `logging.rs`, `metrics.rs`, `properties.rs`, `fault_suite.rs`), `gateway/` (← `gateway.rs`), `stores/` (redis,
+//! dynamodb, shared ← `redis_cache.rs`, `dynamodb_store.rs`, `shared_store.rs`), `platform/` (← `platform.rs`),
+//! `api_security/` (← `api_security.rs`), `emulator/` (the function reading the emulator's pushes and sealed
+//! answers ← `emulator_platform.rs`, `emulator_api_security.rs`), `lambda/` (the binary, the Runtime API, the
+//! Secrets extension ← `lambda_binary.rs`, `runtime_api_selftest.rs`, `secrets_extension.rs`). The emulator's own
+//! tests are in `crates/emulator/tests`, `wxpm`'s in `crates/wxpm/tests`, the official API-security vectors in
+//! `crates/wire/tests`.
+
+mod api_security;
+mod emulator;
+mod function;
+mod gateway;
+mod lambda;
+mod platform;
+mod stores;
+mod support;
