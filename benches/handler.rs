@@ -3,12 +3,14 @@
 
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use serde_json::{json, Value};
 use wechat_emulator::Emulator;
-use wx_plugin_manager::call::success;
+use wx_plugin_manager::edge::handle;
 use wx_plugin_manager::observe::Usage;
-use wx_plugin_manager::wechat::Answer;
+use wx_plugin_manager::present::result;
+use wx_plugin_manager::wechat::client::PluginAnswer;
 use wx_plugin_manager::{App, Config, Operation, Request};
 
 fn event_to_request(c: &mut Criterion) {
@@ -49,8 +51,8 @@ fn response_to_result(c: &mut Criterion) {
     {
         group.bench_function(name, |b| {
             b.iter(|| {
-                let answer: Answer = serde_json::from_slice(std::hint::black_box(&body)).unwrap();
-                serde_json::to_vec(&success("getPluginDevApplyList", answer)).unwrap()
+                let answer = PluginAnswer::Text(Bytes::copy_from_slice(std::hint::black_box(&body)));
+                serde_json::to_vec(&result("getPluginDevApplyList", answer).unwrap()).unwrap()
             })
         });
     }
@@ -70,7 +72,7 @@ fn whole_invocation_on_loopback(c: &mut Criterion) {
             || Instant::now() + Duration::from_secs(10),
             |deadline| {
                 let request = Request::from_event(&event).unwrap();
-                runtime.block_on(app.execute(&request, deadline, &mut Usage::default())).unwrap()
+                runtime.block_on(app.caller.execute(&request, deadline, &mut Usage::default())).unwrap()
             },
             BatchSize::SmallInput,
         )
@@ -104,13 +106,13 @@ fn platform(c: &mut Criterion) {
     let ticket = emulator.push_ticket(DEMO_COMPONENT_APPID).http_api_event();
     let authorized = emulator.authorize(DEMO_COMPONENT_APPID, DEMO_APPID, &[40]).http_api_event();
     for event in [&ticket, &authorized] {
-        let reply = runtime.block_on(app.handle(event.clone(), deadline(), "bench")).unwrap();
+        let reply = runtime.block_on(handle(&app, event.clone(), deadline(), "bench")).unwrap();
         assert_eq!(reply["body"], "success", "{reply}");
     }
     c.bench_function("platform_ticket_push", |b| {
         b.iter_batched(
             || ticket.clone(),
-            |event| runtime.block_on(app.handle(event, deadline(), "bench")).unwrap(),
+            |event| runtime.block_on(handle(&app, event, deadline(), "bench")).unwrap(),
             BatchSize::SmallInput,
         )
     });
@@ -118,7 +120,7 @@ fn platform(c: &mut Criterion) {
     c.bench_function("platform_invocation_list_via_emulator", |b| {
         b.iter_batched(
             || list.clone(),
-            |event| runtime.block_on(app.handle(event, deadline(), "bench")).unwrap(),
+            |event| runtime.block_on(handle(&app, event, deadline(), "bench")).unwrap(),
             BatchSize::SmallInput,
         )
     });

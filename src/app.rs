@@ -1,29 +1,29 @@
 //! The composition: a [`Config`] becomes what one container holds across invocations, built once at cold start.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::Value;
 
 use crate::call::source::TokenSource;
 use crate::call::PluginCaller;
 use crate::config::{ApiSecuritySetting, Config, Credentials, TokenCache};
 use crate::error::Error;
-use crate::observe::Usage;
-use crate::operation::Request;
 use crate::platform::Platform;
 use crate::token::{DurableStore, DynamoStore, MemoryStore, RedisStore, TokenProvider, TokenStore};
 use crate::wechat::security::ApiSecurity;
 use crate::wechat::WeChatClient;
 
-/// What one container holds across invocations: the caller (HTTP client and token source) and the edge's settings.
-/// [`crate::edge`] adds the ways in: [`App::handle_payload`], [`App::handle`], [`App::invoke`].
+/// What one container holds across invocations, built once from its [`Config`]: the call path (HTTP client and token
+/// source) and the edges' two settings. The ways in are functions over it ([`crate::edge::handle_payload`],
+/// [`crate::edge::handle`], [`crate::edge::invoke`]); a library user calls [`PluginCaller::execute`] on
+/// [`App::caller`].
 pub struct App {
-    pub(crate) caller: PluginCaller,
-    pub(crate) gateway_key: Option<SecretString>,
-    /// Whether each invocation's line carries its EMF metrics (`WX_METRICS`).
-    pub(crate) metrics: bool,
+    /// The one call path: event → token → WeChat → result.
+    pub caller: PluginCaller,
+    /// `WX_GATEWAY_KEY`: the key a gateway request without IAM must carry.
+    pub gateway_key: Option<SecretString>,
+    /// `WX_METRICS`: whether each invocation's line carries its EMF metrics.
+    pub metrics: bool,
 }
 
 impl App {
@@ -73,21 +73,6 @@ impl App {
     pub async fn from_env() -> Result<App, Error> {
         let config = Config::from_env()?.resolve(|name| std::env::var(name).ok()).await?;
         App::new(&config)
-    }
-
-    /// The third-party platform this function acts as, if it does.
-    pub fn platform(&self) -> Option<&Platform> {
-        self.caller.platform()
-    }
-
-    /// The HTTP client, for the WeChat calls outside the plugin path (a platform's pushes, `wxpm`'s commands).
-    pub fn client(&self) -> &WeChatClient {
-        self.caller.client()
-    }
-
-    /// One validated request sent to WeChat, without a record: see [`PluginCaller::execute`].
-    pub async fn execute(&self, request: &Request, deadline: Instant, usage: &mut Usage) -> Result<Value, Error> {
-        self.caller.execute(request, deadline, usage).await
     }
 }
 

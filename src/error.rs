@@ -1,7 +1,7 @@
 //! The one error type: a stable kind (the Lambda `errorType`) and the `{errCode, errMsg}` that wx-server-sdk would
 //! throw, with WeChat's errcode and errmsg kept verbatim.
 
-use serde_json::json;
+use crate::present;
 
 /// wx-server-sdk's own codes for failures that are not WeChat's answer.
 pub mod sdk_codes {
@@ -189,28 +189,30 @@ impl Error {
     /// wx-server-sdk's `errMsg`: `openapi.pluginManager.<method>:fail <why>`.
     pub fn err_msg(&self) -> String {
         match self {
-            Error::WxApi { method, errmsg, .. } => format!("{}:fail {errmsg}", prefix(method)),
-            Error::InvalidEvent { method, detail } => format!("{}:fail invalid parameters: {detail}", prefix(method)),
-            Error::Token { method, errmsg, .. } => format!("{}:fail cannot get access_token: {errmsg}", prefix(method)),
-            Error::Upstream { method, failure } => format!("{}:fail {failure}", prefix(method)),
-            Error::Store { method, failure } => {
-                format!(
-                    "{}:fail cannot get access_token: the platform's store is unavailable: {failure}",
-                    prefix(method)
-                )
+            Error::WxApi { method, errmsg, .. } => present::fail_message(method, format_args!("{errmsg}")),
+            Error::InvalidEvent { method, detail } => {
+                present::fail_message(method, format_args!("invalid parameters: {detail}"))
             }
-            Error::Config(why) => format!("{}:fail configuration error: {why}", prefix("")),
+            Error::Token { method, errmsg, .. } => {
+                present::fail_message(method, format_args!("cannot get access_token: {errmsg}"))
+            }
+            Error::Upstream { method, failure } => present::fail_message(method, format_args!("{failure}")),
+            Error::Store { method, failure } => present::fail_message(
+                method,
+                format_args!("cannot get access_token: the platform's store is unavailable: {failure}"),
+            ),
+            Error::Config(why) => present::fail_message("", format_args!("configuration error: {why}")),
         }
     }
 
     /// `{"errorType":…,"errorMessage":…}`: the error as Lambda reports a failed invocation (or init).
     pub fn to_lambda_json(&self) -> serde_json::Value {
-        json!({ "errorType": self.kind(), "errorMessage": self.to_json().to_string() })
+        present::lambda_error(self.kind(), &self.to_json())
     }
 
     /// `{"errCode":N,"errMsg":"…"}`: what wx-server-sdk throws.
     pub fn to_json(&self) -> serde_json::Value {
-        json!({ "errCode": self.err_code(), "errMsg": self.err_msg() })
+        present::thrown(self.err_code(), self.err_msg())
     }
 
     /// The same error as seen from `method` (token and config failures are found before the method is known).
@@ -235,33 +237,10 @@ impl From<StoreFailure> for Error {
     }
 }
 
-/// `openapi.pluginManager.<method>`, or `openapi.pluginManager` when no method is known.
-pub fn prefix(method: &str) -> String {
-    prefixed(method, "")
-}
-
-/// `openapi.pluginManager.<method>:ok`, a success's errMsg.
-pub fn ok_message(method: &str) -> String {
-    prefixed(method, ":ok")
-}
-
-/// The prefix and `suffix`, in one allocation and without the formatting machinery: a success's errMsg is built on
-/// every invocation's path.
-fn prefixed(method: &str, suffix: &str) -> String {
-    const PREFIX: &str = "openapi.pluginManager";
-    let mut text = String::with_capacity(PREFIX.len() + 1 + method.len() + suffix.len());
-    text.push_str(PREFIX);
-    if !method.is_empty() {
-        text.push('.');
-        text.push_str(method);
-    }
-    text.push_str(suffix);
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn wechat_errors_keep_errcode_and_errmsg_verbatim() {
@@ -276,12 +255,6 @@ mod tests {
             reported["errorMessage"],
             r#"{"errCode":89243,"errMsg":"openapi.pluginManager.unbindPlugin:fail x rid: 1-2-3"}"#
         );
-    }
-
-    #[test]
-    fn ok_message_is_the_prefix_and_ok() {
-        assert_eq!(ok_message("getPluginList"), format!("{}:ok", prefix("getPluginList")));
-        assert_eq!(ok_message(""), "openapi.pluginManager:ok");
     }
 
     #[test]

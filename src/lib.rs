@@ -42,7 +42,7 @@
 //! let event = serde_json::json!({ "action": "list" });
 //! let deadline = Instant::now() + Duration::from_secs(3);
 //! let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-//! let result = runtime.block_on(app.invoke(&event, deadline, "doc-example"))?;
+//! let result = runtime.block_on(wx_plugin_manager::edge::invoke(&app, &event, deadline, "doc-example"))?;
 //!
 //! assert_eq!(result["errCode"], 0);
 //! assert_eq!(result["errMsg"], "openapi.pluginManager.getPluginList:ok");
@@ -65,6 +65,7 @@ pub mod error;
 pub mod observe;
 pub mod operation;
 pub mod platform;
+pub mod present;
 pub mod secrets;
 pub mod token;
 pub mod wechat;

@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
 use crate::error::{Error, Failure};
+use crate::present;
 use wechat_wire::codes::{self, Class};
 
 /// The largest body accepted, decoded.
@@ -100,7 +101,7 @@ impl Reply {
 
     /// A failure answered at the HTTP edge, with its own `errCode`.
     pub fn failed(status: u16, err_code: i64, detail: &str) -> Reply {
-        let body = json!({ "errCode": err_code, "errMsg": format!("{}:fail {detail}", crate::error::prefix("")) });
+        let body = present::thrown(err_code, present::fail_message("", format_args!("{detail}")));
         Reply { status, body, headers: Vec::new() }
     }
 

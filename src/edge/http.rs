@@ -14,86 +14,84 @@ use crate::observe::{Outcome, RequestIds};
 use crate::platform::push::Signed;
 use crate::platform::{Handled, Platform, PushFailure};
 
-impl App {
-    /// Serves a gateway's request; the answer is the gateway's response (the invocation itself succeeds).
-    pub(super) async fn serve_http(
-        &self,
-        gateway: Gateway,
-        request: Result<HttpRequest, Reply>,
-        deadline: Instant,
-        ids: RequestIds<'_>,
-    ) -> Value {
-        let started = Instant::now();
-        let http = |status, authorised_by| Some(Http { gateway: gateway.name(), authorised_by, status });
-        if let (Some(platform), Ok(request)) = (self.platform(), &request) {
-            if let Some(push) = request.push() {
-                let (reply, outcome) = self.receive_push(platform, push, deadline, started).await;
-                outcome.write(ids, outcome.dimension, http(reply.status, Some("signature")), self.metrics);
-                return gateway::respond(gateway, reply, Some(request));
-            }
+/// Serves a gateway's request; the answer is the gateway's response (the invocation itself succeeds).
+pub(super) async fn serve(
+    app: &App,
+    gateway: Gateway,
+    request: Result<HttpRequest, Reply>,
+    deadline: Instant,
+    ids: RequestIds<'_>,
+) -> Value {
+    let started = Instant::now();
+    let http = |status, authorised_by| Some(Http { gateway: gateway.name(), authorised_by, status });
+    if let (Some(platform), Ok(request)) = (app.caller.tokens.platform(), &request) {
+        if let Some(push) = request.push() {
+            let (reply, outcome) = receive_push(app, platform, push, deadline, started).await;
+            outcome.write(ids, outcome.dimension, http(reply.status, Some("signature")), app.metrics);
+            return gateway::respond(gateway, reply, Some(request));
         }
-        let admitted = request.as_ref().map_err(Clone::clone).and_then(|r| r.admit(self.gateway_key.as_ref()));
-        let reply = match admitted {
-            Ok(event) => {
-                let (result, outcome) = self.caller.call(&event, deadline, started).await;
-                let reply = match result {
-                    Ok(result) => Reply::ok(result),
-                    Err(e) => Reply::from_error(&e),
-                };
-                let authorised_by = request.as_ref().ok().map(HttpRequest::authorised_by);
-                outcome.write(ids, action_of(&event), http(reply.status, authorised_by), self.metrics);
-                reply
-            }
-            Err(refusal) => {
-                // Refused at the edge, WeChat never called: still its record.
-                let outcome = answered("refused", Level::WARN, &refusal, None, started);
-                outcome.write(ids, "refused", http(refusal.status, None), self.metrics);
-                refusal
-            }
-        };
-        gateway::respond(gateway, reply, request.as_ref().ok())
     }
+    let admitted = request.as_ref().map_err(Clone::clone).and_then(|r| r.admit(app.gateway_key.as_ref()));
+    let reply = match admitted {
+        Ok(event) => {
+            let (result, outcome) = app.caller.call(&event, deadline, started).await;
+            let reply = match result {
+                Ok(result) => Reply::ok(result),
+                Err(e) => Reply::from_error(&e),
+            };
+            let authorised_by = request.as_ref().ok().map(HttpRequest::authorised_by);
+            outcome.write(ids, action_of(&event), http(reply.status, authorised_by), app.metrics);
+            reply
+        }
+        Err(refusal) => {
+            // Refused at the edge, WeChat never called: still its record.
+            let outcome = answered("refused", Level::WARN, &refusal, None, started);
+            outcome.write(ids, "refused", http(refusal.status, None), app.metrics);
+            refusal
+        }
+    };
+    gateway::respond(gateway, reply, request.as_ref().ok())
+}
 
-    /// A push to the platform's authorisation-event URL: `success` once it is verified and kept.
-    async fn receive_push(
-        &self,
-        platform: &Platform,
-        push: Result<(Signed<'_>, String), Reply>,
-        deadline: Instant,
-        started: Instant,
-    ) -> (Reply, Outcome) {
-        let (signed, body) = match push {
-            Ok(push) => push,
-            Err(refusal) => {
-                let outcome = answered("push_refused", Level::WARN, &refusal, None, started);
-                return (refusal, outcome);
-            }
-        };
-        match platform.receive(self.client(), &signed, &body, deadline).await {
-            Ok(handled) => {
-                let (dimension, err_code, authorizer) = match handled {
-                    Handled::Ticket { .. } => ("push_ticket", 0, None),
-                    Handled::Authorized(a) => ("push_authorized", 0, Some(a.authorizer_appid)),
-                    Handled::Unexchanged { err_code, authorizer_appid } => {
-                        ("push_authorized", err_code, Some(authorizer_appid))
-                    }
-                    Handled::Unauthorized { authorizer_appid } => ("push_unauthorized", 0, Some(authorizer_appid)),
-                    Handled::Other { .. } => ("push_other", 0, None),
-                };
-                let reply = Reply::success();
-                let mut outcome = answered(dimension, Level::INFO, &reply, None, started);
-                (outcome.err_code, outcome.authorizer) = (err_code, authorizer);
-                (reply, outcome)
-            }
-            Err(failure) => {
-                let reply = Reply::failed(failure.status(), failure.code(), &failure.to_string());
-                let dimension = match failure {
-                    PushFailure::Unstored(_) => "push_unstored",
-                    _ => "push_refused",
-                };
-                let outcome = answered(dimension, Level::WARN, &reply, Some(failure.to_string()), started);
-                (reply, outcome)
-            }
+/// A push to the platform's authorisation-event URL: `success` once it is verified and kept.
+async fn receive_push(
+    app: &App,
+    platform: &Platform,
+    push: Result<(Signed<'_>, String), Reply>,
+    deadline: Instant,
+    started: Instant,
+) -> (Reply, Outcome) {
+    let (signed, body) = match push {
+        Ok(push) => push,
+        Err(refusal) => {
+            let outcome = answered("push_refused", Level::WARN, &refusal, None, started);
+            return (refusal, outcome);
+        }
+    };
+    match platform.receive(&app.caller.client, &signed, &body, deadline).await {
+        Ok(handled) => {
+            let (dimension, err_code, authorizer) = match handled {
+                Handled::Ticket { .. } => ("push_ticket", 0, None),
+                Handled::Authorized(a) => ("push_authorized", 0, Some(a.authorizer_appid)),
+                Handled::Unexchanged { err_code, authorizer_appid } => {
+                    ("push_authorized", err_code, Some(authorizer_appid))
+                }
+                Handled::Unauthorized { authorizer_appid } => ("push_unauthorized", 0, Some(authorizer_appid)),
+                Handled::Other { .. } => ("push_other", 0, None),
+            };
+            let reply = Reply::success();
+            let mut outcome = answered(dimension, Level::INFO, &reply, None, started);
+            (outcome.err_code, outcome.authorizer) = (err_code, authorizer);
+            (reply, outcome)
+        }
+        Err(failure) => {
+            let reply = Reply::failed(failure.status(), failure.code(), &failure.to_string());
+            let dimension = match failure {
+                PushFailure::Unstored(_) => "push_unstored",
+                _ => "push_refused",
+            };
+            let outcome = answered(dimension, Level::WARN, &reply, Some(failure.to_string()), started);
+            (reply, outcome)
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The ways in, and their answers: Lambda's Runtime API ([`lambda`]), a direct invocation's event, and the HTTP
 //! gateways ([`gateway`] reads and writes their shapes; `http` serves their requests and WeChat's pushes).
 //!
-//! The edge parses and answers; the call path ([`crate::call`]) and the platform decide.
+//! The edge parses and answers; the call path ([`crate::call`]) and the platform decide. Each way in is a function
+//! over the container's [`App`].
 
 pub mod gateway;
 mod http;
@@ -15,53 +16,51 @@ use crate::app::App;
 use crate::error::Error;
 use crate::observe::{Outcome, RequestIds, Usage};
 
-impl App {
-    /// One invocation's payload as the Runtime API delivers it: JSON, or refused as [`Error::InvalidEvent`] with its
-    /// record like any other invalid event (Lambda's Invoke API takes only JSON; local runtimes pass anything).
-    pub async fn handle_payload<'a>(
-        &self,
-        payload: &[u8],
-        deadline: Instant,
-        ids: impl Into<RequestIds<'a>>,
-    ) -> Result<Value, Error> {
-        let (started, ids) = (Instant::now(), ids.into());
-        match serde_json::from_slice(payload) {
-            Ok(event) => self.handle(event, deadline, ids).await,
-            Err(e) => {
-                let error = Error::InvalidEvent { method: "", detail: format!("the event is not JSON ({e})") };
-                let result = Err(error);
-                Outcome::of(&result, "invalid", Usage::default(), started).write(ids, "", None, self.metrics);
-                result
-            }
+/// One invocation's payload as the Runtime API delivers it: JSON, or refused as [`Error::InvalidEvent`] with its
+/// record like any other invalid event (Lambda's Invoke API takes only JSON; local runtimes pass anything).
+pub async fn handle_payload<'a>(
+    app: &App,
+    payload: &[u8],
+    deadline: Instant,
+    ids: impl Into<RequestIds<'a>>,
+) -> Result<Value, Error> {
+    let (started, ids) = (Instant::now(), ids.into());
+    match serde_json::from_slice(payload) {
+        Ok(event) => handle(app, event, deadline, ids).await,
+        Err(e) => {
+            let error = Error::InvalidEvent { method: "", detail: format!("the event is not JSON ({e})") };
+            let result = Err(error);
+            Outcome::of(&result, "invalid", Usage::default(), started).write(ids, "", None, app.metrics);
+            result
         }
     }
+}
 
-    /// One invocation as Lambda delivers it: a direct call, or a gateway's HTTP request (answered in the gateway's
-    /// shape, so the invocation itself succeeds). Either way it writes one record.
-    pub async fn handle<'a>(
-        &self,
-        event: Value,
-        deadline: Instant,
-        ids: impl Into<RequestIds<'a>>,
-    ) -> Result<Value, Error> {
-        let ids = ids.into();
-        match gateway::recognise(event) {
-            gateway::Inbound::Direct(event) => self.invoke(&event, deadline, ids).await,
-            gateway::Inbound::Http(gateway, request) => Ok(self.serve_http(gateway, request, deadline, ids).await),
-        }
+/// One invocation as Lambda delivers it: a direct call, or a gateway's HTTP request (answered in the gateway's
+/// shape, so the invocation itself succeeds). Either way it writes one record.
+pub async fn handle<'a>(
+    app: &App,
+    event: Value,
+    deadline: Instant,
+    ids: impl Into<RequestIds<'a>>,
+) -> Result<Value, Error> {
+    let ids = ids.into();
+    match gateway::recognise(event) {
+        gateway::Inbound::Direct(event) => invoke(app, &event, deadline, ids).await,
+        gateway::Inbound::Http(gateway, request) => Ok(http::serve(app, gateway, request, deadline, ids).await),
     }
+}
 
-    /// One direct call, with its record: the event in, the result or the error out.
-    pub async fn invoke<'a>(
-        &self,
-        event: &Value,
-        deadline: Instant,
-        ids: impl Into<RequestIds<'a>>,
-    ) -> Result<Value, Error> {
-        let (result, outcome) = self.caller.call(event, deadline, Instant::now()).await;
-        outcome.write(ids.into(), action_of(event), None, self.metrics);
-        result
-    }
+/// One direct call, with its record: the event in, the result or the error out.
+pub async fn invoke<'a>(
+    app: &App,
+    event: &Value,
+    deadline: Instant,
+    ids: impl Into<RequestIds<'a>>,
+) -> Result<Value, Error> {
+    let (result, outcome) = app.caller.call(event, deadline, Instant::now()).await;
+    outcome.write(ids.into(), action_of(event), None, app.metrics);
+    result
 }
 
 /// The event's own `action`, even one we do not know (the record escapes whatever it holds).

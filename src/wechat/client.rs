@@ -16,11 +16,9 @@ use hyper::body::Body;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use secrecy::{ExposeSecret, SecretString};
-use serde::de::DeserializeSeed;
 use serde_json::{json, Map, Value};
 
 use super::security::ApiSecurity;
-use crate::case::{self, CamelKeys};
 use crate::error::Failure;
 
 /// Time kept back from the invocation's deadline to send the answer to Lambda.
@@ -31,23 +29,16 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(50);
 const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
 /// WeChat's answers are small; a bigger one is broken and not read further.
 const MAX_ANSWER: usize = 1 << 20;
-const EXCERPT: usize = 200;
 const AGENT: &str = concat!("wx-plugin-manager/", env!("CARGO_PKG_VERSION"));
 
-/// Whether a broken answer may be quoted in the error: never for the token endpoints, whose body could hold a
-/// token (a proxy's wrapper, a stray BOM before the JSON).
-#[derive(Clone, Copy)]
-enum Quote {
-    Excerpt,
-    Never,
-}
-
-/// How an answer's keys are read: as WeChat sent them, or already in the cloud call's camelCase (a plugin call's
-/// answer is handed back that way; `errcode` and `errmsg` read the same either way).
-#[derive(Clone, Copy)]
-enum Keys {
-    AsSent,
-    Camel,
+/// A plugin call's answer as it came, for [`crate::present`] to read into the cloud call's shape: WeChat's JSON text,
+/// or (API security) the fields its verified envelope opened to.
+#[derive(Debug)]
+pub enum PluginAnswer {
+    /// The body of a plain answer, not yet read: it may not be JSON at all.
+    Text(Bytes),
+    /// A sealed answer, verified and decrypted; its keys as WeChat wrote them.
+    Opened(Answer),
 }
 
 /// What a broken token answer is shown as, in place of its body.
@@ -114,18 +105,19 @@ impl WeChatClient {
         self
     }
 
-    /// `POST {base}{path}?access_token=…` with a JSON body; the answer's keys come back in camelCase.
+    /// `POST {base}{path}?access_token=…` with a JSON body; the answer as it came (sealed and opened when API
+    /// security is on).
     pub async fn call(
         &self,
         path: &str,
         token: &SecretString,
         body: &Value,
         deadline: Instant,
-    ) -> Result<Answer, Failure> {
+    ) -> Result<PluginAnswer, Failure> {
         let uri = self.uri(path, &[("access_token", token.expose_secret())])?;
         match &self.security {
-            None => self.exchange(post_json(uri, body)?, deadline, Quote::Excerpt, Keys::Camel).await,
-            Some(security) => self.sealed_call(security, path, uri, body, deadline).await,
+            None => Ok(PluginAnswer::Text(self.fetch(post_json(uri, body)?, deadline).await?.1)),
+            Some(security) => self.sealed_call(security, path, uri, body, deadline).await.map(PluginAnswer::Opened),
         }
     }
 
@@ -147,8 +139,7 @@ impl WeChatClient {
             request.headers_mut().insert(name, value);
         }
         let (headers, answer) = self.fetch(request, deadline).await?;
-        let answer = security.open(path, &headers, &answer, unix_secs()).map_err(Failure::Unverified)?;
-        Ok(case::convert_map(answer, case::snake_to_camel))
+        security.open(path, &headers, &answer, unix_secs()).map_err(Failure::Unverified)
     }
 
     /// `POST {base}{path}` on the open platform's own endpoints (`/cgi-bin/component/…`), with the component token
@@ -163,7 +154,7 @@ impl WeChatClient {
         let query: Vec<_> =
             component_token.map(|t| ("component_access_token", t.expose_secret())).into_iter().collect();
         let request = post_json(self.uri(path, &query)?, body)?;
-        self.exchange(request, deadline, Quote::Never, Keys::AsSent).await
+        self.exchange(request, deadline).await
     }
 
     /// `POST /cgi-bin/stable_token`, never with `force_refresh`.
@@ -175,7 +166,7 @@ impl WeChatClient {
             "force_refresh": false,
         });
         let request = post_json(self.uri("/cgi-bin/stable_token", &[])?, &body)?;
-        self.exchange(request, deadline, Quote::Never, Keys::AsSent).await
+        self.exchange(request, deadline).await
     }
 
     /// `GET /cgi-bin/token`.
@@ -188,7 +179,7 @@ impl WeChatClient {
         let query = [("grant_type", "client_credential"), ("appid", appid), ("secret", secret.expose_secret())];
         let request = with_agent(Request::get(self.uri("/cgi-bin/token", &query)?)).body(Full::default());
         let request = request.map_err(|e| Failure::Network(e.to_string()))?;
-        self.exchange(request, deadline, Quote::Never, Keys::AsSent).await
+        self.exchange(request, deadline).await
     }
 
     /// `{base}{path}?{query}`, the query form-encoded. A failure names no part of it: the query holds a token or the
@@ -202,28 +193,14 @@ impl WeChatClient {
         text.parse().map_err(|e: http::uri::InvalidUri| Failure::Network(format!("the request's URL: {e}")))
     }
 
-    async fn exchange(
-        &self,
-        request: Request<Full<Bytes>>,
-        deadline: Instant,
-        quote: Quote,
-        keys: Keys,
-    ) -> Result<Answer, Failure> {
+    /// A token or component endpoint's exchange. Its answer may hold a token even when broken (a proxy's wrapper, a
+    /// stray BOM before the JSON): never quoted.
+    async fn exchange(&self, request: Request<Full<Bytes>>, deadline: Instant) -> Result<Answer, Failure> {
         let (_, body) = self.fetch(request, deadline).await?;
         // WeChat's JSON sometimes comes labelled text/plain: the label is not trusted either way.
-        let read = match keys {
-            Keys::AsSent => serde_json::from_slice(&body),
-            Keys::Camel => {
-                let mut json = serde_json::Deserializer::from_slice(&body);
-                CamelKeys.deserialize(&mut json).and_then(|answer| json.end().map(|()| answer))
-            }
-        };
-        match read {
+        match serde_json::from_slice(&body) {
             Ok(Value::Object(answer)) => Ok(answer),
-            _ => Err(Failure::InvalidJson(match quote {
-                Quote::Excerpt => excerpt(&body),
-                Quote::Never => WITHHELD.to_owned(),
-            })),
+            _ => Err(Failure::InvalidJson(WITHHELD.to_owned())),
         }
     }
 
@@ -305,14 +282,6 @@ pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     parts.join(": ")
-}
-
-fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    match text.char_indices().nth(EXCERPT) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.into_owned(),
-    }
 }
 
 /// WeChat's errcode in an answer: absent or null means success.

@@ -176,7 +176,7 @@ fn no_invalid_event_reaches_wechat() {
             }
             refused.set(refused.get() + 1);
             let deadline = Instant::now() + Duration::from_secs(5);
-            let outcome = runtime.block_on(app.handle(event.clone(), deadline, "property"));
+            let outcome = runtime.block_on(wx_plugin_manager::edge::handle(&app, event.clone(), deadline, "property"));
             match outcome {
                 Err(Error::InvalidEvent { .. }) => {}
                 // A gateway-shaped event is answered in the gateway's shape, and must be a refusal.

@@ -312,7 +312,7 @@ fn invoke(source: EventSource, api_base: Option<String>, timeout: f64) -> ExitCo
     let deadline = Instant::now() + limit;
     let outcome = runtime.block_on(async {
         let app = App::new(&config?.resolve(own).await?)?;
-        app.handle(event, deadline, "local").await
+        wx_plugin_manager::edge::handle(&app, event, deadline, "local").await
     });
     report(outcome)
 }
@@ -328,12 +328,12 @@ fn platform(command: PlatformCommand) -> ExitCode {
     let deadline = Instant::now() + Duration::from_secs(10);
     let outcome = runtime.block_on(async {
         let app = App::new(&Config::from_env()?.resolve(own).await?)?;
-        let Some(platform) = app.platform() else {
+        let Some(platform) = app.caller.tokens.platform() else {
             return Err(Error::Config("WX_COMPONENT_APPID and its settings are not set".to_owned()));
         };
         Ok(match command {
             PlatformCommand::Exchange { code } => {
-                let authorization = platform.exchange_code(app.client(), &code, deadline).await?;
+                let authorization = platform.exchange_code(&app.caller.client, &code, deadline).await?;
                 serde_json::json!({
                     "authorizerAppid": authorization.authorizer_appid,
                     "pluginPermission": authorization.plugin_permission,
@@ -341,7 +341,7 @@ fn platform(command: PlatformCommand) -> ExitCode {
             }
             PlatformCommand::Authorized => serde_json::json!({ "authorized": platform.authorized(deadline).await? }),
             PlatformCommand::StartPush => {
-                serde_json::json!({ "errMsg": platform.start_push(app.client(), deadline).await?, "errCode": 0 })
+                serde_json::json!({ "errMsg": platform.start_push(&app.caller.client, deadline).await?, "errCode": 0 })
             }
         })
     });

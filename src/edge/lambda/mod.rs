@@ -1,6 +1,6 @@
 //! Lambda specifics: the invocation loop over the Runtime API, deadlines, and a cold start that cannot serve.
 //!
-//! One worker polls, hands the raw payload to [`App::handle_payload`] and posts the answer; under
+//! One worker polls, hands the raw payload to [`super::handle_payload`] and posts the answer; under
 //! `AWS_LAMBDA_MAX_CONCURRENCY` > 1 (Lambda Managed Instances) that many workers share the container's [`App`].
 //!
 //! # Why not lambda_runtime
@@ -36,8 +36,9 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt;
 
 use crate::app::App;
-use crate::error::{prefix, sdk_codes::SYSTEM, Error};
+use crate::error::{sdk_codes::SYSTEM, Error};
 use crate::observe::logging;
+use crate::present;
 use runtime_api::{ApiError, Connection, Endpoint, Invocation};
 
 /// A broken poll is tried again this many times (a moment apart) before the process gives up and Lambda starts
@@ -105,7 +106,7 @@ async fn work(app: &App, endpoint: Endpoint) -> Result<(), ApiError> {
         let invocation = next(&mut api).await?;
         let deadline = deadline_from_epoch_ms(invocation.deadline_ms);
         tracing::debug!(request_id = %invocation.request_id, bytes = invocation.payload.len(), "invocation received");
-        let handled = app.handle_payload(&invocation.payload, deadline, invocation.ids());
+        let handled = super::handle_payload(app, &invocation.payload, deadline, invocation.ids());
         // A panic answers its invocation with an error instead of taking the other workers down with it.
         let outcome = AssertUnwindSafe(handled).catch_unwind().await.ok();
         match answer(&mut api, &invocation, outcome).await {
@@ -143,9 +144,8 @@ async fn answer(
         // Serialising a `Value` cannot fail (its keys are strings); were it to, the invocation still gets an answer.
         Some(Ok(Err(_))) | None => {
             tracing::error!(request_id = %invocation.request_id, "the invocation panicked or its result was not JSON");
-            let thrown =
-                serde_json::json!({"errCode": SYSTEM, "errMsg": format!("{}:fail internal error", prefix(""))});
-            let body = serde_json::json!({"errorType": PANIC, "errorMessage": thrown.to_string()});
+            let thrown = present::thrown(SYSTEM, present::fail_message("", format_args!("internal error")));
+            let body = present::lambda_error(PANIC, &thrown);
             api.fail(invocation, PANIC, body.to_string().into_bytes()).await
         }
     }
