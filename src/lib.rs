@@ -12,7 +12,7 @@
 //!
 //! - [`edge`]: the ways in. [`edge::lambda`] runs the Runtime API loop (the Lambda binary is that and nothing
 //!   else); [`edge::gateway`] reads and answers API Gateway, function URL and ALB requests and WeChat's pushes.
-//!   It adds [`App::handle_payload`], [`App::handle`] and [`App::invoke`].
+//!   Each way in is a function over the container's [`App`]: [`edge::handle_payload`], [`edge::handle`], [`edge::invoke`].
 //! - [`app`]: the composition: a [`Config`] becomes an [`App`], once per container.
 //! - [`call`]: the one call path, event → [`Request`] → token → WeChat → result, and its retry policy;
 //!   [`call::source`] is the one place that knows where tokens come from.
