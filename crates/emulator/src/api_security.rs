@@ -193,17 +193,7 @@ impl Session {
         let at = if spoil == Some(Spoil::StaleTimestamp) { now - STALE_BY_SECS } else { now };
         let at = u64::try_from(at).map_err(|_| failed(format!("the clock is before 1970: {at}")))?;
 
-        let mut fields = Map::new();
-        fields.insert("_n".into(), json!(random_nonce_field().map_err(|e| failed(e.to_string()))?));
-        fields.insert("_appid".into(), json!(appid));
-        fields.insert("_timestamp".into(), json!(at));
-        if let Value::Object(mut answer) = answer {
-            fields.append(&mut answer);
-        }
-        let key = SymKey::from_base64(&self.keys.sym_key).map_err(|e| failed(e.to_string()))?;
-        let iv = random::<12>().map_err(|e| failed(e.to_string()))?;
-        let aad = additional_data(&self.urlpath, appid, at, &self.keys.sym_sn);
-        let mut envelope = key.seal(iv, aad.as_bytes(), Value::Object(fields).to_string().as_bytes());
+        let mut envelope = self.envelope(answer, appid, at).map_err(failed)?;
         let body = serde_json::to_string(&envelope).map_err(|e| failed(e.to_string()))?;
         let message = signed_bytes(&self.urlpath, appid, at, body.as_bytes());
         let sign = |cert: &PlatformCertKeys| {
@@ -235,6 +225,21 @@ impl Session {
             return Ok(Sealed { body: tampered, headers });
         }
         Ok(Sealed { body, headers })
+    }
+
+    /// `answer`'s fields after the layer's own (`_n`, `_appid`, `_timestamp`), encrypted for `appid` at `at`.
+    fn envelope(&self, answer: Value, appid: &str, at: u64) -> Result<Envelope, String> {
+        let mut fields = Map::new();
+        fields.insert("_n".into(), json!(random_nonce_field().map_err(|e| e.to_string())?));
+        fields.insert("_appid".into(), json!(appid));
+        fields.insert("_timestamp".into(), json!(at));
+        if let Value::Object(mut answer) = answer {
+            fields.append(&mut answer);
+        }
+        let key = SymKey::from_base64(&self.keys.sym_key).map_err(|e| e.to_string())?;
+        let iv = random::<12>().map_err(|e| e.to_string())?;
+        let aad = additional_data(&self.urlpath, appid, at, &self.keys.sym_sn);
+        Ok(key.seal(iv, aad.as_bytes(), Value::Object(fields).to_string().as_bytes()))
     }
 }
 

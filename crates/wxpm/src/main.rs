@@ -119,20 +119,9 @@ fn serve_emulator(
         }
     };
     if let Some(enforcement) = api_security {
-        let keyed: Vec<String> = emulator.world().api_security_keys().map(|(appid, _)| appid.to_owned()).collect();
-        for appid in keyed {
-            emulator.set_api_security_enforcement(&appid, enforcement);
-        }
+        enforce_api_security(&emulator, enforcement);
     }
-    // A closed stdout (a test that read only the first line) must not stop the server.
-    let mut out = std::io::stdout();
-    let _ = writeln!(out, "WeChat emulator listening on {}", emulator.base_url());
-    let _ = writeln!(
-        out,
-        "demo mini program: WX_APPID={DEMO_APPID} WX_SECRET={DEMO_SECRET} (plugin it develops: {DEMO_PLUGIN})"
-    );
-    let _ = writeln!(out, "control endpoint: {}/__emulator/state (loopback only); Ctrl-C stops", emulator.base_url());
-    let _ = out.flush();
+    greet(&emulator);
     let key_files = match KeyFiles::write(&emulator, api_security_dir) {
         Ok(key_files) => key_files,
         Err((dir, e)) => {
@@ -144,6 +133,27 @@ fn serve_emulator(
     drop(emulator);
     drop(key_files);
     ExitCode::SUCCESS
+}
+
+/// `enforcement` for every account and platform that has API security keys.
+fn enforce_api_security(emulator: &Emulator, enforcement: &str) {
+    let keyed: Vec<String> = emulator.world().api_security_keys().map(|(appid, _)| appid.to_owned()).collect();
+    for appid in keyed {
+        emulator.set_api_security_enforcement(&appid, enforcement);
+    }
+}
+
+/// What a user needs to point the function at the emulator, on stdout; the first line names the URL it serves.
+fn greet(emulator: &Emulator) {
+    // A closed stdout (a test that read only the first line) must not stop the server.
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "WeChat emulator listening on {}", emulator.base_url());
+    let _ = writeln!(
+        out,
+        "demo mini program: WX_APPID={DEMO_APPID} WX_SECRET={DEMO_SECRET} (plugin it develops: {DEMO_PLUGIN})"
+    );
+    let _ = writeln!(out, "control endpoint: {}/__emulator/state (loopback only); Ctrl-C stops", emulator.base_url());
+    let _ = out.flush();
 }
 
 /// Ctrl-C (SIGINT), SIGTERM (`kill`, a supervisor, a test) and SIGHUP (the terminal closed): each ends the run
@@ -277,14 +287,6 @@ fn invoke(source: EventSource, api_base: Option<String>, timeout: f64) -> ExitCo
             }
         },
     };
-    // As the function takes a payload: whatever is not a JSON value is its InvalidEvent.
-    let event = match serde_json::from_slice(&bytes) {
-        Ok(event) => event,
-        Err(e) => {
-            let detail = format!("the event is not JSON: {e}");
-            return report(Err(Error::InvalidEvent { method: "", detail }));
-        }
-    };
     let own = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let configured = ["WX_APPID", "WX_ACCESS_TOKEN", "WX_COMPONENT_APPID"].iter().any(|name| own(name).is_some());
     // Without credentials, the demo mini program: on the embedded emulator, or on --api-base.
@@ -310,9 +312,10 @@ fn invoke(source: EventSource, api_base: Option<String>, timeout: f64) -> ExitCo
     });
     let Some(runtime) = runtime() else { return ExitCode::FAILURE };
     let deadline = Instant::now() + limit;
+    // As the function takes a payload: whatever is not a JSON value is its InvalidEvent, with its log line.
     let outcome = runtime.block_on(async {
         let app = App::new(&config?.resolve(own).await?)?;
-        wx_plugin_manager::edge::handle(&app, event, deadline, "local").await
+        wx_plugin_manager::edge::handle_payload(&app, &bytes, deadline, "local").await
     });
     report(outcome)
 }

@@ -147,9 +147,18 @@ impl ApiSecurity {
         if age > FRESHNESS_SECS {
             return Err(SecurityFailure::Stale { age_secs: age });
         }
-        let aad = additional_data(&urlpath, &self.appid, timestamp, &self.keys.sym_sn);
-        let plaintext =
-            self.keys.sym_key.open(&envelope, aad.as_bytes()).map_err(|_| SecurityFailure::Undecryptable)?;
+        self.decrypt(&envelope, &urlpath, timestamp)
+    }
+
+    /// The fields of a verified, fresh envelope, once its inner appid and timestamp match the headers'.
+    fn decrypt(
+        &self,
+        envelope: &Envelope,
+        urlpath: &str,
+        timestamp: u64,
+    ) -> Result<Map<String, Value>, SecurityFailure> {
+        let aad = additional_data(urlpath, &self.appid, timestamp, &self.keys.sym_sn);
+        let plaintext = self.keys.sym_key.open(envelope, aad.as_bytes()).map_err(|_| SecurityFailure::Undecryptable)?;
         let Ok(Value::Object(mut answer)) = serde_json::from_slice::<Value>(&plaintext) else {
             return Err(SecurityFailure::Undecryptable);
         };
