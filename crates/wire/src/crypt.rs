@@ -7,7 +7,7 @@ use aes::cipher::{block_padding::NoPadding, BlockDecryptMut, BlockEncryptMut, Ke
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use base64::engine::DecodePaddingMode;
 use base64::{alphabet, Engine};
-use sha1::{Digest, Sha1};
+use ring::digest::{digest, SHA1_FOR_LEGACY_USE_ONLY};
 use subtle::ConstantTimeEq;
 
 type Encryptor = cbc::Encryptor<aes::Aes256>;
@@ -65,8 +65,8 @@ impl std::fmt::Debug for MsgCrypt {
 /// `sha1_hex` of the parts sorted as byte strings and joined without separators.
 pub fn signature(parts: &mut [&str]) -> String {
     parts.sort_unstable();
-    let digest = Sha1::digest(parts.concat().as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    let digest = digest(&SHA1_FOR_LEGACY_USE_ONLY, parts.concat().as_bytes());
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl MsgCrypt {
