@@ -13,7 +13,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, RedisError, Script};
 
 use super::store::{DurableStore, Lock, StoreFailure, TokenStore};
-use super::{now_ms, CachedToken, REFRESH_MARGIN};
+use super::{CachedToken, REFRESH_MARGIN};
+use crate::clock::now_ms;
 
 /// The longest any one Redis operation may take.
 pub const OP_TIMEOUT: Duration = Duration::from_millis(300);

@@ -21,6 +21,7 @@ use serde_json::{json, Map, Value};
 
 use super::security::ApiSecurity;
 use crate::case::{self, CamelKeys};
+use crate::clock::unix_secs;
 use crate::error::Failure;
 
 /// Time kept back from the invocation's deadline to send the answer to Lambda.
@@ -267,11 +268,6 @@ fn post(uri: Uri, body: Bytes) -> Result<Request<Full<Bytes>>, Failure> {
 fn post_json(uri: Uri, body: &Value) -> Result<Request<Full<Bytes>>, Failure> {
     let body = serde_json::to_vec(body).map_err(|e| Failure::Network(e.to_string()))?;
     post(uri, body.into())
-}
-
-/// This clock in unix seconds: API security's timestamps.
-fn unix_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// What remains of the invocation for one exchange, or `None` when nothing does.

@@ -28,7 +28,7 @@
 //! server closed is reopened by the HTTP client before the request is sent.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
@@ -36,7 +36,8 @@ use serde_json::{json, Value};
 
 use super::sigv4::{Credentials, Signer};
 use super::store::{DurableStore, Lock, StoreFailure, TokenStore};
-use super::{now_ms, CachedToken, REFRESH_MARGIN};
+use super::{CachedToken, REFRESH_MARGIN};
+use crate::clock::{self, now_ms};
 use crate::wechat::client::chain;
 
 /// The longest any one DynamoDB call may take, connection and TLS handshake included. DynamoDB answers in a few
@@ -239,7 +240,7 @@ impl DynamoStore {
         for (name, value) in headers {
             request = request.header(name, value);
         }
-        for (name, value) in self.signer.sign(&self.host, &headers, &body, SystemTime::now()) {
+        for (name, value) in self.signer.sign(&self.host, &headers, &body, clock::now()) {
             request = request.header(name, value);
         }
         let sent = async {
