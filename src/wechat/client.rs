@@ -22,7 +22,7 @@ use serde_json::{json, Map, Value};
 use super::security::ApiSecurity;
 use crate::case::{self, CamelKeys};
 use crate::clock::unix_secs;
-use crate::error::Failure;
+use crate::error::{chain, Failure};
 
 /// Time kept back from the invocation's deadline to send the answer to Lambda.
 pub const DEADLINE_MARGIN: Duration = Duration::from_millis(250);
@@ -286,21 +286,6 @@ fn classify(e: &(dyn std::error::Error + 'static)) -> Failure {
         cause = c.source();
     }
     Failure::Network(chain(e))
-}
-
-/// The error and its causes, one line. Callers pass errors that hold no URL (reqwest's after `without_url`, hyper's,
-/// the OS's).
-pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = cause.source();
-    }
-    parts.join(": ")
 }
 
 fn excerpt(body: &[u8]) -> String {

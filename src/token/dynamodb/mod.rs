@@ -37,7 +37,7 @@ use super::sigv4::{Credentials, Signer};
 use super::store::{lock_key, Breaker, DurableStore, Lock, StoreFailure, TokenStore};
 use super::{CachedToken, REFRESH_MARGIN};
 use crate::clock::{self, now_ms};
-use crate::wechat::client::chain;
+use crate::error::chain;
 
 /// The longest any one DynamoDB call may take, connection and TLS handshake included. DynamoDB answers in a few
 /// milliseconds, but the first call of a cold container also opens TCP and TLS to the regional endpoint (tens of
