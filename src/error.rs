@@ -1,5 +1,6 @@
 //! The one error type: a stable kind (the Lambda `errorType`) and the `{errCode, errMsg}` that wx-server-sdk would
-//! throw, with WeChat's errcode and errmsg kept verbatim.
+//! throw, with WeChat's errcode and errmsg kept verbatim; and `chain`, the one-line text of a lower error and its
+//! causes that the network failures (WeChat's, DynamoDB's) carry.
 
 use crate::present;
 
@@ -235,6 +236,21 @@ impl From<StoreFailure> for Error {
     fn from(failure: StoreFailure) -> Error {
         Error::Store { method: "", failure }
     }
+}
+
+/// The error and its causes, one line. Callers pass errors that hold no URL (reqwest's after `without_url`, hyper's,
+/// the OS's).
+pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
 }
 
 #[cfg(test)]

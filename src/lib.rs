@@ -20,7 +20,8 @@
 //! - [`token`]: the token cells (single flight, early refresh, shared by the fleet) and their stores;
 //!   [`platform`]: third-party platform mode (pushes, component endpoints, authorizer tokens, durable state).
 //! - [`wechat`]: the HTTP client and WeChat's errcode table. [`observe`]: the one log line per invocation and its
-//!   metrics. [`config`], [`secrets`], [`error`]: read once at cold start; the error type.
+//!   metrics. [`config`], [`secrets`], [`error`]: read once at cold start; the error type. [`clock`]: the one
+//!   reading of the wall clock (token expiries, timestamps, Lambda's epoch deadline).
 //! - `emulator` (feature `emulator`): a stateful WeChat on loopback, for tests and `wxpm`; it is WeChat, never a
 //!   client of the function.
 //!
@@ -59,6 +60,7 @@
 pub mod app;
 pub mod call;
 pub mod case;
+pub mod clock;
 pub mod config;
 pub mod edge;
 pub mod error;

@@ -1,7 +1,8 @@
 //! HTTP gateways in front of the function: API Gateway REST APIs (payload 1.0), HTTP APIs (payload 2.0), Lambda
 //! function URLs and Application Load Balancers. The raw event says which one sent it (or that it is a direct
 //! invocation); the request is admitted only when authenticated, then computed exactly as a direct invocation, and
-//! answered in the gateway's own response shape.
+//! answered in the gateway's own response shape. A WeChat push (a POST signed in its query) is read, not judged:
+//! its query values and body are handed on as a [`PushRequest`], and the platform checks the signature.
 
 use aws_lambda_events::alb::{AlbTargetGroupRequest, AlbTargetGroupResponse};
 use aws_lambda_events::apigw::{
@@ -70,6 +71,20 @@ pub struct HttpRequest {
     multi_value_headers: bool,
     /// `msg_signature`, `timestamp` and `nonce` from the query: what a WeChat push is signed with.
     signed: Option<[String; 3]>,
+}
+
+/// A WeChat push as the gateway read it: the query values its signature covers, as sent, and its body. Verifying
+/// them is the platform's.
+#[derive(Debug)]
+pub struct PushRequest<'a> {
+    /// The query's `msg_signature`.
+    pub msg_signature: &'a str,
+    /// The query's `timestamp`: text, as it is signed.
+    pub timestamp: &'a str,
+    /// The query's `nonce`.
+    pub nonce: &'a str,
+    /// The body, decoded from the gateway's encoding: WeChat's XML envelope.
+    pub body: String,
 }
 
 /// An HTTP answer, before it takes the gateway's shape.
@@ -296,15 +311,14 @@ impl HttpRequest {
     }
 
     /// A WeChat push (a POST signed in its query), with its body: authenticated by its signature, not the gateway.
-    pub fn push(&self) -> Option<Result<(crate::platform::push::Signed<'_>, String), Reply>> {
+    pub fn push(&self) -> Option<Result<PushRequest<'_>, Reply>> {
         let [msg_signature, timestamp, nonce] = self.signed.as_ref()?;
         if self.method != "POST" {
             return None;
         }
-        let signed = crate::platform::push::Signed { msg_signature, timestamp, nonce };
         Some(self.body_bytes().and_then(|bytes| {
             String::from_utf8(bytes.into_owned())
-                .map(|text| (signed, text))
+                .map(|body| PushRequest { msg_signature, timestamp, nonce, body })
                 .map_err(|_| Reply::refuse(400, "the push is not UTF-8 text"))
         }))
     }

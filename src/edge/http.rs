@@ -7,7 +7,7 @@ use serde_json::Value;
 use tracing::Level;
 
 use super::action_of;
-use super::gateway::{self, Gateway, HttpRequest, Reply};
+use super::gateway::{self, Gateway, HttpRequest, PushRequest, Reply};
 use crate::app::App;
 use crate::observe::logging::Http;
 use crate::observe::{Outcome, RequestIds};
@@ -57,18 +57,19 @@ pub(super) async fn serve(
 async fn receive_push(
     app: &App,
     platform: &Platform,
-    push: Result<(Signed<'_>, String), Reply>,
+    push: Result<PushRequest<'_>, Reply>,
     deadline: Instant,
     started: Instant,
 ) -> (Reply, Outcome) {
-    let (signed, body) = match push {
+    let push = match push {
         Ok(push) => push,
         Err(refusal) => {
             let outcome = answered("push_refused", Level::WARN, &refusal, None, started);
             return (refusal, outcome);
         }
     };
-    match platform.receive(&app.caller.client, &signed, &body, deadline).await {
+    let signed = Signed { msg_signature: push.msg_signature, timestamp: push.timestamp, nonce: push.nonce };
+    match platform.receive(&app.caller.client, &signed, &push.body, deadline).await {
         Ok(handled) => {
             let (dimension, err_code, authorizer) = match handled {
                 Handled::Ticket { .. } => ("push_ticket", 0, None),

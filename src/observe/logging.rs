@@ -17,6 +17,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use super::metrics::{to_the_microsecond, write_json, Sample};
+use crate::clock;
 
 /// Held at `warn` whatever is asked (a target also covers its sub-targets: `hyper` covers `hyper_util`).
 const QUIET_HTTP: [&str; 4] = ["reqwest", "hyper", "h2", "rustls"];
@@ -136,7 +137,7 @@ impl Record<'_> {
             return;
         }
         let settings = SETTINGS.get().copied().unwrap_or(LogSettings { target: Target::Stdout, lambda_floor: None });
-        let now = SystemTime::now();
+        let now = clock::now();
         let mut line = Vec::with_capacity(640);
         line.push(b'{');
         if log {
@@ -150,8 +151,7 @@ impl Record<'_> {
             if line.len() > 1 {
                 line.push(b',');
             }
-            let now_ms = now.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-            self.sample.write_members(&mut line, now_ms);
+            self.sample.write_members(&mut line, clock::unix_ms(now));
         }
         line.extend_from_slice(b"}\n");
         // One write of the whole line, so that concurrent invocations' lines never interleave.

@@ -8,8 +8,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{Authorization, Platform, PLUGIN_PERMISSION_SET};
+use crate::clock::now_ms;
 use crate::error::{Error, Failure, StoreFailure};
-use crate::token::{issued, now_ms, succeeded};
+use crate::token::{issued, succeeded};
 use crate::wechat::{errcode, errmsg, is_appid, Answer, WeChatClient};
 use wechat_wire::codes::{self, Class};
 

@@ -8,8 +8,8 @@ use super::api::Exchange;
 use super::push::{self, Push, PushError, Signed};
 use super::storage::StoredTicket;
 use super::{Authorization, Platform};
+use crate::clock;
 use crate::error::StoreFailure;
-use crate::token::now_ms;
 use crate::wechat::WeChatClient;
 use wechat_wire::crypt::{self, MsgCrypt};
 
@@ -101,7 +101,7 @@ impl Platform {
             Push::Ticket { component_appid, .. } if component_appid != self.appid => {
                 Err(PushFailure::OtherPlatform(component_appid))
             }
-            Push::Ticket { create_time, .. } if create_time > (now_ms() / 1000) as i64 + MAX_CLOCK_AHEAD_SECS => {
+            Push::Ticket { create_time, .. } if create_time > clock::unix_secs() as i64 + MAX_CLOCK_AHEAD_SECS => {
                 // Newest-wins would let one ticket from the future block every real one for good.
                 Err(PushFailure::Refused(PushError::Missing("a CreateTime that is not in the future")))
             }

@@ -10,8 +10,9 @@ use serde_json::json;
 use super::api::{AUTHORIZER_TOKEN, COMPONENT_TOKEN};
 use super::storage::stored;
 use super::Platform;
+use crate::clock::now_ms;
 use crate::error::{sdk_codes, Error};
-use crate::token::{issued, now_ms, read_answer, Acquired, CachedToken};
+use crate::token::{issued, read_answer, Acquired, CachedToken};
 use crate::wechat::WeChatClient;
 use wechat_wire::codes;
 

@@ -7,13 +7,14 @@ mod sigv4;
 mod store;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::clock::now_ms;
 use crate::config::TokenEndpoint;
 use crate::error::{Error, Failure};
 use crate::wechat::client::{time_left, WITHHELD};
@@ -305,11 +306,6 @@ pub fn issued(value: Option<String>, expires_in: Option<u64>, now_ms: u64) -> Re
         }
         _ => Err(withheld()),
     }
-}
-
-/// The current wall-clock time in unix milliseconds (tokens expire by it, across instances).
-pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]

@@ -5,20 +5,18 @@
 //! Every operation is bounded by a short timeout, and after a failure Redis is left alone for a moment: the function
 //! then works from its own memory, and comes back to Redis by itself.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, RedisError, Script};
 
-use super::store::{DurableStore, Lock, StoreFailure, TokenStore};
-use super::{now_ms, CachedToken, REFRESH_MARGIN};
+use super::store::{lock_key, Breaker, DurableStore, Lock, StoreFailure, TokenStore};
+use super::{CachedToken, REFRESH_MARGIN};
+use crate::clock::now_ms;
 
 /// The longest any one Redis operation may take.
 pub const OP_TIMEOUT: Duration = Duration::from_millis(300);
-/// After a failure, Redis is not tried again for this long.
-const BACKOFF: Duration = Duration::from_secs(1);
 
 const REMOVE_IF: &str = r"
 local v = redis.call('GET', KEYS[1])
@@ -44,11 +42,6 @@ if (v == false and ARGV[1] == '0') or (v ~= false and ARGV[1] == '1' and v == AR
 end
 return 0";
 
-/// The refresh lease of the token under `key`.
-fn lock_key(key: &str) -> String {
-    format!("{key}:lock")
-}
-
 /// The fleet's token cache and a platform's durable state in Redis (or Valkey): atomic compare-and-set through Lua
 /// scripts, every call bounded, a short rest after a failure so a dead Redis costs each invocation nothing.
 pub struct RedisStore {
@@ -56,8 +49,8 @@ pub struct RedisStore {
     remove_if: Script,
     unlock: Script,
     swap: Script,
-    /// Unix ms before which Redis is not tried (after a failure).
-    resting_until: AtomicU64,
+    /// The token cache's rest after a failure.
+    breaker: Breaker,
 }
 
 impl RedisStore {
@@ -72,7 +65,7 @@ impl RedisStore {
             .set_connection_timeout(Some(OP_TIMEOUT))
             .set_response_timeout(Some(OP_TIMEOUT))
             .set_number_of_retries(1)
-            .set_max_delay(BACKOFF);
+            .set_max_delay(Breaker::BACKOFF);
         let redis = ConnectionManager::new_lazy_with_config(client, config)
             .map_err(|e| StoreFailure(format!("cannot prepare the Redis connection ({:?})", e.kind())))?;
         Ok(RedisStore {
@@ -80,7 +73,7 @@ impl RedisStore {
             remove_if: Script::new(REMOVE_IF),
             unlock: Script::new(UNLOCK),
             swap: Script::new(SWAP),
-            resting_until: AtomicU64::new(0),
+            breaker: Breaker::default(),
         })
     }
 
@@ -91,9 +84,7 @@ impl RedisStore {
         F: Fn(ConnectionManager) -> Fut,
         Fut: std::future::Future<Output = Result<T, RedisError>>,
     {
-        if now_ms() < self.resting_until.load(Ordering::Relaxed) {
-            return Err(StoreFailure("resting after a failure".to_owned()));
-        }
+        self.breaker.check()?;
         self.attempt(what, op).await
     }
 
@@ -112,7 +103,7 @@ impl RedisStore {
             Ok(Err(e)) => format!("{:?} ({})", e.kind(), e.category()),
             Err(_) => format!("no answer within {} ms", OP_TIMEOUT.as_millis()),
         };
-        self.resting_until.store(now_ms() + BACKOFF.as_millis() as u64, Ordering::Relaxed);
+        self.breaker.rest();
         tracing::warn!(op = what, error = %why, "Redis token cache unavailable; using this instance's own cache");
         Err(StoreFailure(why))
     }

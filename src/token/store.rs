@@ -1,11 +1,47 @@
-//! A token store shared by every instance of the function (the fleet), behind a small trait.
+//! A token store shared by every instance of the function (the fleet), behind a small trait; and what every such
+//! store does alike: where a token's refresh lease is kept ([`lock_key`]), and the short rest after a failure
+//! ([`Breaker`]) that lets the function work from its own memory while the store is down.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 
 use super::CachedToken;
+use crate::clock::now_ms;
 pub use crate::error::StoreFailure;
+
+/// The refresh lease of the token under `key`: next to it, so a store's keys need no other naming.
+pub(super) fn lock_key(key: &str) -> String {
+    format!("{key}:lock")
+}
+
+/// The rest a store's token cache takes after a failure: for [`Breaker::BACKOFF`] its token operations fail at once
+/// (the function then works from its own memory) rather than each costing an invocation a timeout; then the store is
+/// tried again, by itself. Durable operations do not consult it: they have no local copy to fall back on.
+#[derive(Default)]
+pub(super) struct Breaker {
+    /// Unix ms before which the store is not tried: a number, as an atomic holds one and not an `Instant`.
+    resting_until: AtomicU64,
+}
+
+impl Breaker {
+    /// How long the store rests after a failure.
+    pub(super) const BACKOFF: Duration = Duration::from_secs(1);
+
+    /// The failure a token operation ends in while the store rests, before trying it.
+    pub(super) fn check(&self) -> Result<(), StoreFailure> {
+        if now_ms() < self.resting_until.load(Ordering::Relaxed) {
+            return Err(StoreFailure("resting after a failure".to_owned()));
+        }
+        Ok(())
+    }
+
+    /// After a failure: rest from now on.
+    pub(super) fn rest(&self) {
+        self.resting_until.store(now_ms() + Breaker::BACKOFF.as_millis() as u64, Ordering::Relaxed);
+    }
+}
 
 /// The outcome of asking to be the one instance that refreshes a token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,5 +126,19 @@ impl DurableStore for MemoryStore {
             .take_while(|k| k.starts_with(prefix))
             .cloned()
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_breaker_refuses_only_while_it_rests_and_the_lease_sits_next_to_its_token() {
+        let breaker = Breaker::default();
+        assert!(breaker.check().is_ok());
+        breaker.rest();
+        assert_eq!(breaker.check().unwrap_err().0, "resting after a failure");
+        assert_eq!(lock_key("wx:token:stable:wx0123456789abcdef"), "wx:token:stable:wx0123456789abcdef:lock");
     }
 }

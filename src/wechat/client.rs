@@ -19,7 +19,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};
 
 use super::security::ApiSecurity;
-use crate::error::Failure;
+use crate::clock::unix_secs;
+use crate::error::{chain, Failure};
 
 /// Time kept back from the invocation's deadline to send the answer to Lambda.
 pub const DEADLINE_MARGIN: Duration = Duration::from_millis(250);
@@ -246,11 +247,6 @@ fn post_json(uri: Uri, body: &Value) -> Result<Request<Full<Bytes>>, Failure> {
     post(uri, body.into())
 }
 
-/// This clock in unix seconds: API security's timestamps.
-fn unix_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
 /// What remains of the invocation for one exchange, or `None` when nothing does.
 pub fn time_left(deadline: Instant) -> Option<Duration> {
     deadline.checked_duration_since(Instant::now())?.checked_sub(DEADLINE_MARGIN).filter(|d| !d.is_zero())
@@ -267,21 +263,6 @@ fn classify(e: &(dyn std::error::Error + 'static)) -> Failure {
         cause = c.source();
     }
     Failure::Network(chain(e))
-}
-
-/// The error and its causes, one line. Callers pass errors that hold no URL (reqwest's after `without_url`, hyper's,
-/// the OS's).
-pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = cause.source();
-    }
-    parts.join(": ")
 }
 
 /// WeChat's errcode in an answer: absent or null means success.

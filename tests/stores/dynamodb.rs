@@ -10,7 +10,8 @@ use crate::support::function::Function;
 use crate::support::runtime_api::RuntimeApi;
 use serde_json::json;
 use wechat_emulator::{DEMO_APPID, DEMO_SECRET};
-use wx_plugin_manager::token::{now_ms, CachedToken, DurableStore, Lock, StoreFailure, TokenStore, REFRESH_MARGIN};
+use wx_plugin_manager::clock::now_ms;
+use wx_plugin_manager::token::{CachedToken, DurableStore, Lock, StoreFailure, TokenStore, REFRESH_MARGIN};
 
 const CREDENTIALS: [&str; 3] = [dynalite::ACCESS_KEY_ID, dynalite::SECRET_ACCESS_KEY, dynalite::SESSION_TOKEN];
 

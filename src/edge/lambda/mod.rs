@@ -163,7 +163,7 @@ pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Instant {
     let left_ms = if deadline_ms < EPOCH_DEADLINE_FLOOR_MS {
         deadline_ms
     } else {
-        deadline_ms.saturating_sub(crate::token::now_ms())
+        deadline_ms.saturating_sub(crate::clock::now_ms())
     };
     Instant::now() + Duration::from_millis(left_ms)
 }

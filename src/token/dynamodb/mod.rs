@@ -27,24 +27,22 @@
 //! not retried here (the invocation's deadline is short and the caller has a fallback); a pooled connection the
 //! server closed is reopened by the HTTP client before the request is sent.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
 use super::sigv4::{Credentials, Signer};
-use super::store::{DurableStore, Lock, StoreFailure, TokenStore};
-use super::{now_ms, CachedToken, REFRESH_MARGIN};
-use crate::wechat::client::chain;
+use super::store::{lock_key, Breaker, DurableStore, Lock, StoreFailure, TokenStore};
+use super::{CachedToken, REFRESH_MARGIN};
+use crate::clock::{self, now_ms};
+use crate::error::chain;
 
 /// The longest any one DynamoDB call may take, connection and TLS handshake included. DynamoDB answers in a few
 /// milliseconds, but the first call of a cold container also opens TCP and TLS to the regional endpoint (tens of
 /// milliseconds, sometimes a few hundred): 1 s leaves room for that and is still a third of a 3 s invocation.
 pub const OP_TIMEOUT: Duration = Duration::from_secs(1);
-/// After a failure, the token cache is not tried again for this long.
-const BACKOFF: Duration = Duration::from_secs(1);
 /// How long an idle connection to DynamoDB is kept for the next call.
 const POOL_IDLE: Duration = Duration::from_secs(30);
 /// A `keys` scan reads at most this many pages (1 MB each): far beyond any platform's mini programs.
@@ -55,11 +53,6 @@ const MAX_ANSWER: usize = 4 << 20;
 const CREATE_WAIT: Duration = Duration::from_secs(60);
 /// The most of an AWS error message quoted in a failure.
 const MESSAGE_EXCERPT: usize = 200;
-
-/// The refresh lease of the token under `key`.
-fn lock_key(key: &str) -> String {
-    format!("{key}:lock")
-}
 
 /// `{"S": s}`.
 fn s(value: &str) -> Value {
@@ -103,8 +96,8 @@ pub struct DynamoStore {
     host: String,
     table: String,
     signer: Signer,
-    /// Unix ms before which the token cache is not tried (after a failure).
-    resting_until: AtomicU64,
+    /// The token cache's rest after a failure.
+    breaker: Breaker,
 }
 
 impl DynamoStore {
@@ -164,7 +157,7 @@ impl DynamoStore {
             host,
             table: table.to_owned(),
             signer: Signer { credentials, region, service: "dynamodb" },
-            resting_until: AtomicU64::new(0),
+            breaker: Breaker::default(),
         })
     }
 
@@ -211,9 +204,7 @@ impl DynamoStore {
 
     /// A token-cache call: not tried while resting after a failure.
     async fn run(&self, op: &'static str, body: Value) -> Result<Outcome, StoreFailure> {
-        if now_ms() < self.resting_until.load(Ordering::Relaxed) {
-            return Err(StoreFailure("resting after a failure".to_owned()));
-        }
+        self.breaker.check()?;
         self.attempt(op, body).await
     }
 
@@ -225,7 +216,7 @@ impl DynamoStore {
             Err(Refusal::ConditionFailed) => return Ok(Outcome::ConditionFailed),
             Err(refusal) => refusal.into_failure(op),
         };
-        self.resting_until.store(now_ms() + BACKOFF.as_millis() as u64, Ordering::Relaxed);
+        self.breaker.rest();
         tracing::warn!(op, error = %failure.0, "DynamoDB token cache unavailable; using this instance's own cache");
         Err(failure)
     }
@@ -239,7 +230,7 @@ impl DynamoStore {
         for (name, value) in headers {
             request = request.header(name, value);
         }
-        for (name, value) in self.signer.sign(&self.host, &headers, &body, SystemTime::now()) {
+        for (name, value) in self.signer.sign(&self.host, &headers, &body, clock::now()) {
             request = request.header(name, value);
         }
         let sent = async {
