@@ -3,14 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use serde_json::{json, Value};
 use wechat_emulator::Emulator;
 use wx_plugin_manager::edge::handle;
 use wx_plugin_manager::observe::Usage;
-use wx_plugin_manager::present::result;
-use wx_plugin_manager::wechat::client::PluginAnswer;
+use wx_plugin_manager::present;
 use wx_plugin_manager::{App, Config, Operation, Request};
 
 fn event_to_request(c: &mut Criterion) {
@@ -51,8 +49,8 @@ fn response_to_result(c: &mut Criterion) {
     {
         group.bench_function(name, |b| {
             b.iter(|| {
-                let answer = PluginAnswer::Text(Bytes::copy_from_slice(std::hint::black_box(&body)));
-                serde_json::to_vec(&result("getPluginDevApplyList", answer).unwrap()).unwrap()
+                let answer = present::camel_object(std::hint::black_box(&body)).unwrap();
+                serde_json::to_vec(&present::success("getPluginDevApplyList", answer)).unwrap()
             })
         });
     }

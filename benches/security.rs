@@ -7,7 +7,7 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::{json, Value};
 use wechat_wire::envelope::{additional_data, signed_bytes, PlatformCert, Signer, SymKey};
-use wx_plugin_manager::case;
+use wx_plugin_manager::present;
 use wx_plugin_manager::wechat::security::{ApiSecurity, ApiSecurityKeys};
 
 const APP_KEY: &str = include_str!("../crates/wire/tests/fixtures/api-security/official-example-app-private-key.pem");
@@ -65,15 +65,14 @@ fn one_call(c: &mut Criterion) {
     group.bench_function("plain: body out, answer in", |b| {
         b.iter(|| {
             let body = serde_json::to_vec(std::hint::black_box(&request)).unwrap();
-            let answer: serde_json::Map<String, Value> = serde_json::from_slice(&plain_answer).unwrap();
-            (body, case::convert_map(answer, case::snake_to_camel))
+            (body, present::camel_object(&plain_answer).unwrap())
         })
     });
     group.bench_function("secured: seal and sign, verify and open", |b| {
         b.iter(|| {
             let out = layer.seal(PATH, std::hint::black_box(fields), NOW).unwrap();
             let answer = layer.open(PATH, &headers, &sealed, NOW).unwrap();
-            (out.body, case::convert_map(answer, case::snake_to_camel))
+            (out.body, present::camel_fields(answer))
         })
     });
     group.bench_function("secured: seal and sign only", |b| b.iter(|| layer.seal(PATH, fields, NOW).unwrap()));

@@ -11,8 +11,8 @@ use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion};
 use secrecy::ExposeSecret;
 use wechat_emulator::{Emulator, DEMO_APPID, DEMO_SECRET};
-use wx_plugin_manager::config::TokenEndpoint;
 use wx_plugin_manager::token::{RedisStore, TokenProvider, TokenStore};
+use wx_plugin_manager::TokenEndpoint;
 
 #[allow(dead_code)] // the test support's other helpers
 #[path = "../tests/support/dynalite.rs"]

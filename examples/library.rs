@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
 use wechat_emulator::{Emulator, DEMO_APPID, DEMO_PLUGIN, DEMO_SECRET};
-use wx_plugin_manager::call::source::TokenSource;
-use wx_plugin_manager::call::PluginCaller;
-use wx_plugin_manager::config::TokenEndpoint;
 use wx_plugin_manager::observe::Usage;
 use wx_plugin_manager::token::TokenProvider;
 use wx_plugin_manager::wechat::WeChatClient;
+use wx_plugin_manager::PluginCaller;
+use wx_plugin_manager::TokenEndpoint;
+use wx_plugin_manager::TokenSource;
 use wx_plugin_manager::{Error, Operation, Request};
 
 #[tokio::main(flavor = "current_thread")]

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::call::source::TokenSource;
 use crate::call::PluginCaller;
+use crate::call::TokenSource;
 use crate::config::{ApiSecuritySetting, Config, Credentials, TokenCache};
 use crate::error::Error;
 use crate::platform::Platform;

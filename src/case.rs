@@ -39,7 +39,7 @@ pub fn snake_to_camel(key: &str) -> String {
 }
 
 /// Converts every key of `value` (recursively) with `convert`.
-pub fn convert_keys(value: Value, convert: fn(&str) -> String) -> Value {
+pub(crate) fn convert_keys(value: Value, convert: fn(&str) -> String) -> Value {
     match value {
         Value::Object(map) => Value::Object(convert_map(map, convert)),
         Value::Array(items) => Value::Array(items.into_iter().map(|v| convert_keys(v, convert)).collect()),
@@ -48,7 +48,7 @@ pub fn convert_keys(value: Value, convert: fn(&str) -> String) -> Value {
 }
 
 /// [`convert_keys`] for an object already out of its [`Value`]: the keys at every depth converted.
-pub fn convert_map(map: Map<String, Value>, convert: fn(&str) -> String) -> Map<String, Value> {
+pub(crate) fn convert_map(map: Map<String, Value>, convert: fn(&str) -> String) -> Map<String, Value> {
     let mut object = Renaming::with_capacity(map.len());
     for (key, value) in map {
         let renamed = Some(convert(&key)).filter(|renamed| *renamed != key);
@@ -106,7 +106,7 @@ fn array_index(key: &str) -> Option<u32> {
 /// Reads JSON into a [`Value`] whose keys are already camelCase, in the same order, as [`convert_keys`] would give
 /// them: one pass, where reading and then converting would build every map twice.
 #[derive(Debug, Clone, Copy)]
-pub struct CamelKeys;
+pub(crate) struct CamelKeys;
 
 impl<'de> DeserializeSeed<'de> for CamelKeys {
     type Value = Value;

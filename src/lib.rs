@@ -57,22 +57,24 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod app;
-pub mod call;
+mod app;
+mod call;
 pub mod case;
-pub mod clock;
-pub mod config;
+mod clock;
+mod config;
 pub mod edge;
 pub mod error;
 pub mod observe;
-pub mod operation;
+mod operation;
 pub mod platform;
 pub mod present;
-pub mod secrets;
+mod secrets;
 pub mod token;
 pub mod wechat;
 
 pub use app::App;
-pub use config::Config;
+pub use call::{PluginCaller, TokenSource};
+pub use config::{Config, TokenEndpoint, DEFAULT_API_BASE};
 pub use error::Error;
+pub use observe::Usage;
 pub use operation::{Operation, Request};

@@ -2,14 +2,10 @@
 //! keeps its `Diagnostic` apart from the errors it reports): wx-server-sdk's `errMsg` texts, a plugin call's result in
 //! the cloud call's camelCase, a thrown error's `{errCode, errMsg}` and Lambda's `{errorType, errorMessage}`.
 
-use bytes::Bytes;
 use serde::de::DeserializeSeed;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::case::{self, CamelKeys};
-use crate::error::Failure;
-use crate::wechat::client::PluginAnswer;
-use crate::wechat::Answer;
 
 /// How much of a broken answer an error quotes.
 const EXCERPT: usize = 200;
@@ -43,30 +39,25 @@ fn prefixed(method: &str, suffix: &str) -> String {
     text
 }
 
-/// A plugin call's answer with its keys in the cloud call's camelCase, `errcode` and `errmsg` as they were (they read
-/// the same in either case). An answer that is not a JSON object is WeChat's broken answer, quoted in part.
-pub fn read(answer: PluginAnswer) -> Result<Answer, Failure> {
-    match answer {
-        PluginAnswer::Opened(fields) => Ok(case::convert_map(fields, case::snake_to_camel)),
-        // Read straight into camelCase keys: one pass, where reading and then converting builds every map twice.
-        PluginAnswer::Text(body) => {
-            let mut json = serde_json::Deserializer::from_slice(&body);
-            match CamelKeys.deserialize(&mut json).and_then(|answer| json.end().map(|()| answer)) {
-                Ok(Value::Object(answer)) => Ok(answer),
-                _ => Err(Failure::InvalidJson(excerpt(&body))),
-            }
-        }
+/// A plugin call's plain answer as a JSON object whose keys are already the cloud call's camelCase (`errcode` and
+/// `errmsg` read the same either way), read in one pass where reading and then converting builds every map twice.
+/// Anything else is WeChat's broken answer: the error is the part of it to quote (at most 200 characters).
+pub fn camel_object(text: &[u8]) -> Result<Map<String, Value>, String> {
+    let mut json = serde_json::Deserializer::from_slice(text);
+    match CamelKeys.deserialize(&mut json).and_then(|answer| json.end().map(|()| answer)) {
+        Ok(Value::Object(answer)) => Ok(answer),
+        _ => Err(excerpt(text)),
     }
 }
 
-/// wx-server-sdk's result for a successful answer: WeChat's fields without errcode/errmsg, keys in camelCase, then
-/// errMsg and errCode.
-pub fn result(method: &str, answer: PluginAnswer) -> Result<Value, Failure> {
-    read(answer).map(|answer| success(method, answer))
+/// The fields of a sealed answer (read as WeChat wrote them) with the cloud call's camelCase keys.
+pub fn camel_fields(fields: Map<String, Value>) -> Map<String, Value> {
+    case::convert_map(fields, case::snake_to_camel)
 }
 
-/// [`result`] for an answer [`read`] already.
-pub fn success(method: &str, mut answer: Answer) -> Value {
+/// wx-server-sdk's result for a successful answer already in camelCase: WeChat's fields without errcode/errmsg, then
+/// errMsg and errCode.
+pub fn success(method: &str, mut answer: Map<String, Value>) -> Value {
     answer.shift_remove("errcode");
     answer.shift_remove("errmsg");
     answer.insert("errMsg".into(), Value::String(ok_message(method)));
@@ -84,7 +75,7 @@ pub fn lambda_error(error_type: &str, thrown: &Value) -> Value {
     json!({ "errorType": error_type, "errorMessage": thrown.to_string() })
 }
 
-fn excerpt(body: &Bytes) -> String {
+fn excerpt(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     match text.char_indices().nth(EXCERPT) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
@@ -97,8 +88,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn text(answer: &str) -> PluginAnswer {
-        PluginAnswer::Text(Bytes::copy_from_slice(answer.as_bytes()))
+    fn result(method: &str, answer: &str) -> Value {
+        success(method, camel_object(answer.as_bytes()).unwrap())
     }
 
     #[test]
@@ -110,16 +101,16 @@ mod tests {
     #[test]
     fn an_opened_answer_is_presented_as_a_plain_one() {
         let wechat = r#"{"errcode":0,"errmsg":"ok","plugin_list":[{"appid":"wxa","head_img":"x"}]}"#;
-        let opened = PluginAnswer::Opened(serde_json::from_str(wechat).unwrap());
-        assert_eq!(result("getPluginList", opened).unwrap(), result("getPluginList", text(wechat)).unwrap());
+        let opened = camel_fields(serde_json::from_str(wechat).unwrap());
+        assert_eq!(success("getPluginList", opened), result("getPluginList", wechat));
     }
 
     #[test]
     fn an_answer_that_is_not_a_json_object_is_quoted_up_to_200_characters() {
         let long = "<html>".repeat(50);
-        let Err(Failure::InvalidJson(quoted)) = read(text(&long)) else { panic!("read as JSON") };
+        let quoted = camel_object(long.as_bytes()).unwrap_err();
         assert_eq!(quoted.chars().count(), 201, "200 characters and an ellipsis");
-        assert!(matches!(read(text("[1]")), Err(Failure::InvalidJson(q)) if q == "[1]"));
+        assert_eq!(camel_object(b"[1]").unwrap_err(), "[1]");
     }
 
     #[test]
@@ -128,7 +119,7 @@ mod tests {
             "errcode": 0, "errmsg": "ok",
             "plugin_list": [{"appid":"wxa","status":2,"nickname":"n","headimgurl":"http://x","extra_field":{"deep_key":1}}],
         });
-        let presented = result("getPluginList", text(&answer.to_string())).unwrap();
+        let presented = result("getPluginList", &answer.to_string());
         assert_eq!(
             presented,
             json!({
@@ -137,7 +128,7 @@ mod tests {
                 "errCode": 0,
             })
         );
-        let bare = result("unbindPlugin", text(r#"{"errcode":0,"errmsg":"ok"}"#)).unwrap();
+        let bare = result("unbindPlugin", r#"{"errcode":0,"errmsg":"ok"}"#);
         assert_eq!(bare.to_string(), r#"{"errMsg":"openapi.pluginManager.unbindPlugin:ok","errCode":0}"#);
     }
 
@@ -146,7 +137,7 @@ mod tests {
         // wx-server-sdk 4.0.2's result for this answer, as JSON.stringify writes it: renamed keys after the others.
         let answer = r#"{"errcode":0,"errmsg":"ok","apply_list":[{"appid":"wxa","status":2,"create_time":"1700000000","apply_url":"https://x","reason":"r","categories":[{"first":"IT"}]}]}"#;
         assert_eq!(
-            result("getPluginDevApplyList", text(answer)).unwrap().to_string(),
+            result("getPluginDevApplyList", answer).to_string(),
             r#"{"applyList":[{"appid":"wxa","status":2,"reason":"r","categories":[{"first":"IT"}],"createTime":"1700000000","applyUrl":"https://x"}],"errMsg":"openapi.pluginManager.getPluginDevApplyList:ok","errCode":0}"#
         );
     }

@@ -2,19 +2,22 @@
 //!
 //! [`source`] says where the token comes from; this knows nothing of Lambda or HTTP.
 
-pub mod source;
+mod source;
+
+pub use source::TokenSource;
 
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::error::Error;
+use crate::error::{Error, Failure};
 use crate::observe::{Outcome, Usage};
 use crate::operation::Request;
 use crate::present;
 use crate::token::Acquired;
-use crate::wechat::{client::time_left, errcode, errmsg, WeChatClient};
-use source::{RequestToken, TokenSource};
+use crate::wechat::client::time_left;
+use crate::wechat::{errcode, errmsg, Answer, PluginAnswer, WeChatClient};
+use source::RequestToken;
 use wechat_wire::codes::{self, Class};
 
 /// The pause before the one retry of a read that WeChat answered with `-1`.
@@ -35,7 +38,12 @@ impl PluginCaller {
     }
 
     /// The call an event asks for: validated, made, timed and counted.
-    pub async fn call(&self, event: &Value, deadline: Instant, started: Instant) -> (Result<Value, Error>, Outcome) {
+    pub(crate) async fn call(
+        &self,
+        event: &Value,
+        deadline: Instant,
+        started: Instant,
+    ) -> (Result<Value, Error>, Outcome) {
         let invalid = |e: Error| {
             let result = Err(e);
             let outcome = Outcome::of(&result, "invalid", Usage::default(), started);
@@ -83,7 +91,7 @@ impl PluginCaller {
             usage.wechat_calls += 1;
             let upstream = |failure| Error::Upstream { method: op.method(), failure };
             let answer = self.client.call(op.path(), &token, &body, deadline).await.map_err(upstream)?;
-            let answer = present::read(answer).map_err(upstream)?;
+            let answer = read(answer).map_err(upstream)?;
             let code = errcode(&answer);
             match codes::class(code) {
                 Class::Ok => return Ok(present::success(op.method(), answer)),
@@ -99,6 +107,14 @@ impl PluginCaller {
                 _ => return Err(Error::WxApi { method: op.method(), errcode: code, errmsg: errmsg(&answer) }),
             }
         }
+    }
+}
+
+/// A plugin call's answer in the cloud call's camelCase, or WeChat's broken answer (quoted in part).
+fn read(answer: PluginAnswer) -> Result<Answer, Failure> {
+    match answer {
+        PluginAnswer::Opened(fields) => Ok(present::camel_fields(fields)),
+        PluginAnswer::Text(text) => present::camel_object(&text).map_err(Failure::InvalidJson),
     }
 }
 

@@ -1,6 +1,6 @@
 //! The environment, read once at cold start into a typed configuration.
 
-pub mod api_security;
+mod api_security;
 
 use secrecy::{ExposeSecret, SecretString};
 

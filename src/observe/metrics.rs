@@ -2,9 +2,6 @@
 //! (CloudWatch Logs reads EMF from any JSON line and turns it into metrics, namespace `WxPluginManager`, dimension
 //! `Action`, without an API call). `WX_METRICS=off` leaves them out.
 
-/// The CloudWatch namespace of the metrics (the declaration spells it out too; a test keeps the two equal).
-pub const NAMESPACE: &str = "WxPluginManager";
-
 /// What one invocation took from the token provider and from WeChat.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Usage {
@@ -99,7 +96,7 @@ mod tests {
         let sample = Sample { dimension: "list", err_code: 40001, latency_ms: 12.3456, usage, request_id: "rid" };
         let line = record(&sample, 1_763_800_000_000);
         let declared = &line["_aws"]["CloudWatchMetrics"][0];
-        assert_eq!(declared["Namespace"], NAMESPACE);
+        assert_eq!(declared["Namespace"], "WxPluginManager");
         assert_eq!(declared["Dimensions"], json!([["Action"]]));
         for metric in declared["Metrics"].as_array().unwrap() {
             assert!(line[metric["Name"].as_str().unwrap()].is_number(), "{metric} has a value");

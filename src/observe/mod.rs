@@ -4,7 +4,7 @@
 //! Knows nothing of the app: the edge and the call path describe what happened as an [`Outcome`], and this writes it.
 
 pub mod logging;
-pub mod metrics;
+mod metrics;
 
 use std::time::Instant;
 
@@ -33,7 +33,7 @@ impl<'a> From<&'a str> for RequestIds<'a> {
 
 /// What an invocation did, as its record tells it.
 #[derive(Debug, Clone)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// The metric dimension: the operation's name, `invalid`, `refused` or `push_*`.
     pub dimension: &'static str,
     /// The record's level: `INFO` for an answer, `WARN` for a failure or a refusal.

@@ -8,11 +8,11 @@
 //! By job: [`receive`] takes WeChat's pushes (`wechat_wire::crypt` is WXBizMsgCrypt, [`push`] reads the XML); [`api`] calls
 //! the component endpoints; [`tokens`] buys and keeps the tokens; [`storage`] keeps the durable state.
 
-pub mod api;
+mod api;
 pub mod push;
-pub mod receive;
-pub mod storage;
-pub mod tokens;
+mod receive;
+mod storage;
+mod tokens;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,7 +23,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::config::{PlatformConfig, Secret};
 use crate::error::Error;
 use crate::token::{DurableStore, TokenCell, TokenStore};
-pub use receive::{Handled, PushFailure, PUSH_BUDGET};
+pub(crate) use receive::{Handled, PushFailure};
 use wechat_wire::crypt::MsgCrypt;
 
 /// The permission set (权限集) of the plugin-management APIs.

@@ -52,7 +52,7 @@ impl CachedToken {
 /// One token shared by every caller of this container (and, with a shared store, of the fleet): fetched by one of
 /// them at a time, kept until 5 minutes before it expires, forgotten after WeChat refused it. What fetches it is the
 /// caller's: an app token, a platform's component token, an authorizer token.
-pub struct TokenCell {
+pub(crate) struct TokenCell {
     /// The key in the shared store, never containing a secret.
     key: String,
     /// This container's copy, used first; the only one without a shared store, and the fallback when it fails.
@@ -72,9 +72,9 @@ pub enum Acquired {
 }
 
 /// The longest lease on the fleet's refresh (a holder's lease otherwise lasts as long as its invocation may).
-pub const MAX_LEASE: Duration = Duration::from_secs(30);
+pub(crate) const MAX_LEASE: Duration = Duration::from_secs(30);
 /// The longest an instance waits for another's refresh before fetching for itself (at most half its time, too).
-pub const PEER_WAIT: Duration = Duration::from_secs(5);
+pub(crate) const PEER_WAIT: Duration = Duration::from_secs(5);
 const PEER_POLL: Duration = Duration::from_millis(25);
 
 /// What the fleet gave: its token, the lease to fetch one, or nothing (fetch without the fleet).
@@ -268,12 +268,12 @@ impl TokenProvider {
 
 /// A token endpoint's answer read into `T` (its fields by name), or the error it is: WeChat's errcode and errmsg,
 /// or, for an answer of another shape, a failure that withholds its content (it may hold a secret).
-pub fn read_answer<T: DeserializeOwned>(answer: Answer) -> Result<T, Error> {
+pub(crate) fn read_answer<T: DeserializeOwned>(answer: Answer) -> Result<T, Error> {
     serde_json::from_value(Value::Object(succeeded(answer)?)).map_err(|_| withheld())
 }
 
 /// A token or component endpoint's answer if WeChat's errcode says it succeeded, else the error it is.
-pub fn succeeded(answer: Answer) -> Result<Answer, Error> {
+pub(crate) fn succeeded(answer: Answer) -> Result<Answer, Error> {
     match errcode(&answer) {
         codes::OK => Ok(answer),
         code => Err(Error::Token { method: "", errcode: code, errmsg: errmsg(&answer) }),
@@ -286,7 +286,7 @@ fn withheld() -> Error {
 
 /// An app's token as `cgi-bin/token` and `cgi-bin/stable_token` give it.
 #[derive(Debug, Deserialize)]
-pub struct AppToken {
+pub(crate) struct AppToken {
     access_token: Option<String>,
     expires_in: Option<u64>,
 }

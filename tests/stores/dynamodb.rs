@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use crate::support::dynalite::{self, store_at, Dynalite};
 use crate::support::function::Function;
+use crate::support::now_ms;
 use crate::support::runtime_api::RuntimeApi;
 use serde_json::json;
 use wechat_emulator::{DEMO_APPID, DEMO_SECRET};
-use wx_plugin_manager::clock::now_ms;
 use wx_plugin_manager::token::{CachedToken, DurableStore, Lock, StoreFailure, TokenStore, REFRESH_MARGIN};
 
 const CREDENTIALS: [&str; 3] = [dynalite::ACCESS_KEY_ID, dynalite::SECRET_ACCESS_KEY, dynalite::SESSION_TOKEN];

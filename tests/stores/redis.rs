@@ -36,7 +36,7 @@ fn the_store_deletes_and_unlocks_only_what_it_was_asked_about() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let store = RedisStore::new(&redis.url()).unwrap();
-        let in_two_hours = wx_plugin_manager::clock::now_ms() + 7_200_000;
+        let in_two_hours = crate::support::now_ms() + 7_200_000;
         let token = |v: &str| CachedToken { value: v.to_owned().into(), expires_at_ms: in_two_hours };
         store.save("k", &token("new-token")).await.unwrap();
         assert!(!store.remove_if("k", "old-token").await.unwrap(), "a late instance's stale token");

@@ -8,3 +8,9 @@ pub mod function;
 pub mod runtime_api;
 pub mod setup;
 pub mod shared_store;
+
+/// This machine's clock in unix milliseconds, as the stores' expiries are written (the function reads it in one place,
+/// its private `clock`; the tests read it here).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}

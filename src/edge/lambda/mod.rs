@@ -26,7 +26,7 @@
 //!
 //! Any other header is accepted too: an invocation fails only without a request id or a deadline.
 
-pub mod runtime_api;
+mod runtime_api;
 
 use std::panic::AssertUnwindSafe;
 use std::process::ExitCode;
@@ -73,7 +73,7 @@ pub async fn run() -> ExitCode {
 }
 
 /// Serves invocations with one worker, or `AWS_LAMBDA_MAX_CONCURRENCY` of them.
-pub async fn serve(app: Arc<App>, endpoint: Endpoint) -> Result<(), ApiError> {
+async fn serve(app: Arc<App>, endpoint: Endpoint) -> Result<(), ApiError> {
     let workers = match std::env::var("AWS_LAMBDA_MAX_CONCURRENCY") {
         Err(_) => 1,
         Ok(value) => value.trim().parse::<u16>().unwrap_or_else(|_| {
@@ -159,7 +159,7 @@ const PANIC: &str = "InternalError";
 const EPOCH_DEADLINE_FLOOR_MS: u64 = 1_000_000_000_000;
 
 /// The `Instant` of a Lambda deadline given in unix milliseconds.
-pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Instant {
+pub(crate) fn deadline_from_epoch_ms(deadline_ms: u64) -> Instant {
     let left_ms = if deadline_ms < EPOCH_DEADLINE_FLOOR_MS {
         deadline_ms
     } else {
