@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use secrecy::SecretString;
 use wechat_emulator::{Emulator, DEMO_APPID, DEMO_PLUGIN, DEMO_SECRET};
 use wx_plugin_manager::observe::Usage;
+use wx_plugin_manager::operation::{Apply, Unbind};
 use wx_plugin_manager::token::TokenProvider;
 use wx_plugin_manager::wechat::WeChatClient;
 use wx_plugin_manager::PluginCaller;
@@ -30,7 +31,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let request = |operation| Request { operation, authorizer_appid: None };
 
     let reason = Some("we need it".to_owned());
-    let apply = request(Operation::Apply { plugin_appid: DEMO_PLUGIN.to_owned(), reason });
+    let apply = request(Operation::Apply(Apply { plugin_appid: DEMO_PLUGIN.to_owned(), reason }));
     let applied = caller.execute(&apply, deadline(), &mut usage).await?;
     println!("apply: {applied}");
 
@@ -38,7 +39,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("list: {list}");
 
     // WeChat's refusals come back typed, its errcode and errmsg verbatim.
-    let unknown = request(Operation::Unbind { plugin_appid: "wxnotaplugin0001".to_owned() });
+    let unknown = request(Operation::Unbind(Unbind { plugin_appid: "wxnotaplugin0001".to_owned() }));
     match caller.execute(&unknown, deadline(), &mut usage).await {
         Err(Error::WxApi { errcode, errmsg, .. }) => {
             println!("unbind an unknown plugin: WeChat says {errcode} {errmsg}")

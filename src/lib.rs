@@ -16,7 +16,8 @@
 //! - [`app`]: the composition: a [`Config`] becomes an [`App`], once per container.
 //! - [`call`]: the one call path, event → [`Request`] → token → WeChat → result, and its retry policy;
 //!   [`call::source`] is the one place that knows where tokens come from.
-//! - [`operation`]: the action table, validation, the wire body ([`case`] converts keys).
+//! - [`operation`]: one type per action, each reading its parameters and writing its wire body ([`case`] converts
+//!   keys).
 //! - [`token`]: the token cells (single flight, early refresh, shared by the fleet) and their stores;
 //!   [`platform`]: third-party platform mode (pushes, component endpoints, authorizer tokens, durable state).
 //! - [`wechat`]: the HTTP client and WeChat's errcode table. [`observe`]: the one log line per invocation and its

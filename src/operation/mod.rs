@@ -1,63 +1,46 @@
-//! What a caller can ask for: the eight plugin-management operations, validated from the cloud call's camelCase
-//! parameters before anything goes on the wire, and turned into WeChat's path and snake_case body.
+//! What a caller can ask for: the eight plugin-management operations, one type each, checked from the cloud call's
+//! camelCase parameters before anything goes on the wire.
+//!
+//! Each type ([`Apply`], [`DevAgree`], …) declares its action once (name, cloud method, WeChat path, parameters),
+//! parses itself from the event's parameters by name, and writes its own snake_case body. They are grouped by WeChat's
+//! endpoint: `plugin.rs` for `/wxa/plugin`, `dev.rs` for `/wxa/devplugin`; `fields.rs` reads and checks the
+//! parameters and suggests the name meant. [`Operation`] is one of them, [`Request`] adds the mini program a
+//! third-party platform acts for.
 
-use serde_json::{json, Map, Value};
+mod dev;
+mod fields;
+mod plugin;
+
+use serde_json::Value;
+
+pub use dev::{DevAgree, DevApplyList, DevDelete, DevRefuse};
+use fields::{describe, suggestion, type_name, Field, Fields};
+use plugin::List;
+pub use plugin::{Apply, Unbind, Update};
 
 use crate::error::Error;
 use crate::wechat::is_appid;
 
-/// One validated request.
+/// One validated request: an action's type, which knows its own parameters and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Operation {
     /// `apply`: asks a plugin's developer to let this mini program use the plugin.
-    Apply {
-        /// The plugin's appid.
-        plugin_appid: String,
-        /// Why the mini program wants it, shown to the plugin's developer.
-        reason: Option<String>,
-    },
-    /// `list`: the plugins this mini program has added or applied for, with their status.
+    Apply(Apply),
+    /// `list`: the plugins this mini program has added or applied for, with their status. It has no parameters,
+    /// so the variant carries nothing.
     List,
     /// `unbind`: removes an added plugin from this mini program.
-    Unbind {
-        /// The plugin's appid.
-        plugin_appid: String,
-    },
+    Unbind(Unbind),
     /// `update`: moves an added plugin to another version (WeChat's quick update, if that version allows it).
-    Update {
-        /// The plugin's appid.
-        plugin_appid: String,
-        /// The plugin version to move to, e.g. `1.0.2`.
-        user_version: String,
-    },
+    Update(Update),
     /// `dev_apply_list`: for the plugin's developer, one page of the mini programs that applied to use it.
-    DevApplyList {
-        /// Which page, from 1.
-        page: u32,
-        /// Applications per page.
-        num: u32,
-    },
+    DevApplyList(DevApplyList),
     /// `dev_agree`: for the plugin's developer, accepts a pending application.
-    DevAgree {
-        /// The applicant mini program's appid.
-        appid: String,
-        /// Sent to WeChat as given (WeChat's documentation asks for a reason only when refusing).
-        reason: Option<String>,
-    },
+    DevAgree(DevAgree),
     /// `dev_refuse`: for the plugin's developer, refuses a pending application.
-    DevRefuse {
-        /// The applicant mini program's appid, when given.
-        appid: Option<String>,
-        /// Why it was refused, shown to the applicant.
-        reason: Option<String>,
-    },
+    DevRefuse(DevRefuse),
     /// `dev_delete`: for the plugin's developer, deletes a refused or expired application.
-    DevDelete {
-        /// The applicant mini program's appid, when given.
-        appid: Option<String>,
-        /// Sent to WeChat as given (WeChat's documentation asks for a reason only when refusing).
-        reason: Option<String>,
-    },
+    DevDelete(DevDelete),
 }
 
 /// An event read: the operation, and the mini program a third-party platform performs it for.
@@ -101,126 +84,34 @@ impl Request {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// A non-empty string.
-    Text,
-    /// An integer from 1 to 2^32-1.
-    Positive,
-}
-
-struct Field {
-    camel: &'static str,
-    snake: &'static str,
-    kind: Kind,
-    required: bool,
-}
-
-impl Field {
-    /// Whether `key` is this field in either spelling.
-    fn named(&self, key: &str) -> bool {
-        self.camel == key || self.snake == key
-    }
-}
-
-/// The action table: the one place that says, per action, the cloud method, WeChat's path, the fields and whether a
-/// repeat is harmless.
+/// What the cloud call knows one action by, declared once by the action's type.
 struct Action {
+    /// The event's `action`, and the body's.
     name: &'static str,
+    /// The `openapi.pluginManager.<method>` it answers as.
     method: &'static str,
-    path: &'static str,
+    /// Its parameters, in the order errors list them.
     fields: &'static [Field],
-    read_only: bool,
-    /// The operation from the checked field values, in `fields` order.
-    build: fn(&Values) -> Operation,
+    parse: Parse,
 }
 
-const PLUGIN_APPID: Field = Field { camel: "pluginAppid", snake: "plugin_appid", kind: Kind::Text, required: true };
-const REASON: Field = Field { camel: "reason", snake: "reason", kind: Kind::Text, required: false };
-const APPLICANT: Field = Field { camel: "appid", snake: "appid", kind: Kind::Text, required: false };
+/// An action's parse: the operation, from the checked parameters.
+type Parse = fn(&Fields) -> Result<Operation, String>;
 
-const ACTIONS: &[Action] = &[
-    Action {
-        name: "apply",
-        method: "applyPlugin",
-        path: PLUGIN,
-        fields: &[PLUGIN_APPID, REASON],
-        read_only: false,
-        build: |v| Operation::Apply { plugin_appid: text(v, 0), reason: optional_text(v, 1) },
-    },
-    Action {
-        name: "list",
-        method: "getPluginList",
-        path: PLUGIN,
-        fields: &[],
-        read_only: true,
-        build: |_| Operation::List,
-    },
-    Action {
-        name: "unbind",
-        method: "unbindPlugin",
-        path: PLUGIN,
-        fields: &[PLUGIN_APPID],
-        read_only: false,
-        build: |v| Operation::Unbind { plugin_appid: text(v, 0) },
-    },
-    Action {
-        name: "update",
-        method: "applyPlugin",
-        path: PLUGIN,
-        fields: &[
-            PLUGIN_APPID,
-            Field { camel: "userVersion", snake: "user_version", kind: Kind::Text, required: true },
-        ],
-        read_only: false,
-        build: |v| Operation::Update { plugin_appid: text(v, 0), user_version: text(v, 1) },
-    },
-    Action {
-        name: "dev_apply_list",
-        method: "getPluginDevApplyList",
-        path: DEV_PLUGIN,
-        fields: &[
-            Field { camel: "page", snake: "page", kind: Kind::Positive, required: true },
-            Field { camel: "num", snake: "num", kind: Kind::Positive, required: true },
-        ],
-        read_only: true,
-        build: |v| Operation::DevApplyList { page: positive(v, 0), num: positive(v, 1) },
-    },
-    Action {
-        name: "dev_agree",
-        method: "setDevPluginApplyStatus",
-        path: DEV_PLUGIN,
-        fields: &[Field { required: true, ..APPLICANT }, REASON],
-        read_only: false,
-        build: |v| Operation::DevAgree { appid: text(v, 0), reason: optional_text(v, 1) },
-    },
-    Action {
-        name: "dev_refuse",
-        method: "setDevPluginApplyStatus",
-        path: DEV_PLUGIN,
-        fields: &[APPLICANT, REASON],
-        read_only: false,
-        build: |v| Operation::DevRefuse { appid: optional_text(v, 0), reason: optional_text(v, 1) },
-    },
-    Action {
-        name: "dev_delete",
-        method: "setDevPluginApplyStatus",
-        path: DEV_PLUGIN,
-        fields: &[APPLICANT, REASON],
-        read_only: false,
-        build: |v| Operation::DevDelete { appid: optional_text(v, 0), reason: optional_text(v, 1) },
-    },
+/// Every action, in the order errors list them and the first to claim a field is named as its owner.
+const ACTIONS: [&Action; 8] = [
+    &Apply::ACTION,
+    &List::ACTION,
+    &Unbind::ACTION,
+    &Update::ACTION,
+    &DevApplyList::ACTION,
+    &DevAgree::ACTION,
+    &DevRefuse::ACTION,
+    &DevDelete::ACTION,
 ];
-
-const PLUGIN: &str = "/wxa/plugin";
-const DEV_PLUGIN: &str = "/wxa/devplugin";
 
 /// The `<method>` of errMsg when the action itself could not be read.
 pub const NO_METHOD: &str = "";
-
-fn action_named(name: &str) -> Option<&'static Action> {
-    ACTIONS.iter().find(|a| a.name == name)
-}
 
 impl Operation {
     /// Reads a direct-invocation event. Anything doubtful is refused, naming the field.
@@ -236,27 +127,22 @@ impl Operation {
             }
             None => return Err(fail(NO_METHOD, "missing field action".to_owned())),
         };
-        let action = action_named(name).ok_or_else(|| {
-            let names: Vec<&str> = ACTIONS.iter().map(|a| a.name).collect();
-            let hint = suggestion(name, &names).map(|s| format!("; did you mean {s}?")).unwrap_or_default();
-            fail(NO_METHOD, format!("unknown action {name:?}{hint} (expected one of {})", names.join(", ")))
-        })?;
-        let values = read_fields(action, event).map_err(|detail| fail(action.method, detail))?;
-        Ok((action.build)(&values))
+        let action = ACTIONS.iter().find(|a| a.name == name).ok_or_else(|| fail(NO_METHOD, unknown_action(name)))?;
+        let fields = Fields::read(action, event).map_err(|detail| fail(action.method, detail))?;
+        (action.parse)(&fields).map_err(|detail| fail(action.method, detail))
     }
 
     fn action(&self) -> &'static Action {
-        let name = match self {
-            Operation::Apply { .. } => "apply",
-            Operation::List => "list",
-            Operation::Unbind { .. } => "unbind",
-            Operation::Update { .. } => "update",
-            Operation::DevApplyList { .. } => "dev_apply_list",
-            Operation::DevAgree { .. } => "dev_agree",
-            Operation::DevRefuse { .. } => "dev_refuse",
-            Operation::DevDelete { .. } => "dev_delete",
-        };
-        action_named(name).expect("every operation is in the action table")
+        match self {
+            Operation::Apply(_) => &Apply::ACTION,
+            Operation::List => &List::ACTION,
+            Operation::Unbind(_) => &Unbind::ACTION,
+            Operation::Update(_) => &Update::ACTION,
+            Operation::DevApplyList(_) => &DevApplyList::ACTION,
+            Operation::DevAgree(_) => &DevAgree::ACTION,
+            Operation::DevRefuse(_) => &DevRefuse::ACTION,
+            Operation::DevDelete(_) => &DevDelete::ACTION,
+        }
     }
 
     /// The event's `action`.
@@ -271,151 +157,38 @@ impl Operation {
 
     /// WeChat's path.
     pub fn path(&self) -> &'static str {
-        self.action().path
+        match self {
+            Operation::Apply(_) | Operation::List | Operation::Unbind(_) | Operation::Update(_) => plugin::PATH,
+            Operation::DevApplyList(_) | Operation::DevAgree(_) | Operation::DevRefuse(_) | Operation::DevDelete(_) => {
+                dev::PATH
+            }
+        }
     }
 
     /// Whether sending it twice is harmless (only then is a `-1` retried).
     pub fn is_read_only(&self) -> bool {
-        self.action().read_only
+        matches!(self, Operation::List | Operation::DevApplyList(_))
     }
 
-    /// WeChat's JSON body: the action, then each given field under its snake_case name from the action table.
+    /// WeChat's JSON body: the action, then each given parameter under its snake_case name.
     pub fn body(&self) -> Value {
-        let mut body = Map::new();
-        body.insert("action".into(), json!(self.name()));
-        for (field, value) in self.action().fields.iter().zip(self.values()) {
-            if let Some(value) = value {
-                body.insert(field.snake.to_owned(), value);
-            }
-        }
-        Value::Object(body)
-    }
-
-    /// The field values, in the action table's order.
-    fn values(&self) -> [Option<Value>; 2] {
-        let text = |s: &String| Some(json!(s));
-        let maybe = |s: &Option<String>| s.as_ref().map(|s| json!(s));
         match self {
-            Operation::List => [None, None],
-            Operation::Apply { plugin_appid, reason } => [text(plugin_appid), maybe(reason)],
-            Operation::Unbind { plugin_appid } => [text(plugin_appid), None],
-            Operation::Update { plugin_appid, user_version } => [text(plugin_appid), text(user_version)],
-            Operation::DevApplyList { page, num } => [Some(json!(page)), Some(json!(num))],
-            Operation::DevAgree { appid, reason } => [text(appid), maybe(reason)],
-            Operation::DevRefuse { appid, reason } | Operation::DevDelete { appid, reason } => {
-                [maybe(appid), maybe(reason)]
-            }
+            Operation::Apply(apply) => apply.body(),
+            Operation::List => List.body(),
+            Operation::Unbind(unbind) => unbind.body(),
+            Operation::Update(update) => update.body(),
+            Operation::DevApplyList(list) => list.body(),
+            Operation::DevAgree(agree) => agree.body(),
+            Operation::DevRefuse(refuse) => refuse.body(),
+            Operation::DevDelete(delete) => delete.body(),
         }
     }
 }
 
-/// The checked values of an action's fields, in the table's order.
-type Values = Vec<Option<Value>>;
-
-fn read_fields(action: &Action, event: &Map<String, Value>) -> Result<Values, String> {
-    let mut values: Values = vec![None; action.fields.len()];
-    let mut spelled: Vec<&str> = vec![""; action.fields.len()];
-    for (key, value) in event {
-        if key == "action" || key == AUTHORIZER_FIELD || key == AUTHORIZER_SNAKE {
-            continue;
-        }
-        let Some(i) = action.fields.iter().position(|f| f.named(key)) else {
-            return Err(unknown_field(action, key));
-        };
-        let field = &action.fields[i];
-        if values[i].is_some() {
-            return Err(format!("fields {} and {} name the same parameter: give one", spelled[i], key));
-        }
-        check(field, key, value)?;
-        values[i] = Some(value.clone());
-        spelled[i] = key;
-    }
-    if let Some(missing) = action.fields.iter().zip(&values).find(|(f, v)| f.required && v.is_none()) {
-        return Err(format!("missing field {}", missing.0.camel));
-    }
-    Ok(values)
-}
-
-fn check(field: &Field, key: &str, value: &Value) -> Result<(), String> {
-    let ok = match field.kind {
-        Kind::Text => matches!(value, Value::String(s) if !s.is_empty()),
-        Kind::Positive => value.as_u64().is_some_and(|n| (1..=u64::from(u32::MAX)).contains(&n)),
-    };
-    if ok {
-        return Ok(());
-    }
-    let wanted = match field.kind {
-        Kind::Text => "a non-empty string",
-        Kind::Positive => "a positive integer",
-    };
-    Err(format!("field {key} must be {wanted}, not {}", describe(value)))
-}
-
-fn unknown_field(action: &Action, key: &str) -> String {
-    let mine: Vec<&str> = action.fields.iter().flat_map(|f| [f.camel, f.snake]).collect();
-    if let Some(s) = suggestion(key, &mine) {
-        return format!("unknown field {key}; did you mean {s}?");
-    }
-    if let Some(other) = ACTIONS.iter().find(|a| a.fields.iter().any(|f| f.named(key))) {
-        return format!("field {key} is not a parameter of action {} (it belongs to {})", action.name, other.name);
-    }
-    let accepted: Vec<&str> = action.fields.iter().map(|f| f.camel).collect();
-    match accepted.as_slice() {
-        [] => format!("unknown field {key}: action {} takes no parameters", action.name),
-        _ => format!("unknown field {key}: action {} takes {}", action.name, accepted.join(", ")),
-    }
-}
-
-/// The closest candidate when `key` looks like a slip of it: another case, or one or two letters off.
-fn suggestion<'a>(key: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    let lower = key.to_ascii_lowercase();
-    let squash = |s: &str| s.to_ascii_lowercase().replace('_', "");
-    candidates
-        .iter()
-        .map(|c| {
-            let distance = if c.to_ascii_lowercase() == lower || squash(c) == squash(key) {
-                0
-            } else {
-                strsim::damerau_levenshtein(&lower, &c.to_ascii_lowercase())
-            };
-            (distance, *c)
-        })
-        .filter(|&(d, c)| d <= 2.min(c.len() / 3))
-        .min_by_key(|&(d, _)| d)
-        .map(|(_, c)| c)
-}
-
-/// A required field's text; `read_fields` has checked that it is there.
-fn text(values: &Values, i: usize) -> String {
-    optional_text(values, i).unwrap_or_default()
-}
-
-fn optional_text(values: &Values, i: usize) -> Option<String> {
-    values[i].as_ref().and_then(Value::as_str).map(str::to_owned)
-}
-
-/// A required positive field; `read_fields` has checked that it fits.
-fn positive(values: &Values, i: usize) -> u32 {
-    values[i].as_ref().and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok()).unwrap_or_default()
-}
-
-fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-fn describe(value: &Value) -> String {
-    match value {
-        Value::String(s) if s.is_empty() => "an empty string".to_owned(),
-        Value::Number(n) => format!("{n}"),
-        other => type_name(other).to_owned(),
-    }
+fn unknown_action(name: &str) -> String {
+    let names: Vec<&str> = ACTIONS.iter().map(|a| a.name).collect();
+    let hint = suggestion(name, &names).map(|s| format!("; did you mean {s}?")).unwrap_or_default();
+    format!("unknown action {name:?}{hint} (expected one of {})", names.join(", "))
 }
 
 #[cfg(test)]

@@ -147,3 +147,124 @@ fn authorizer_appid_is_read_in_either_spelling_and_checked() {
     let both = detail(json!({"action":"list","authorizerAppid":"wxa","authorizer_appid":"wxa"}));
     assert!(both.contains("name the same parameter"), "{both}");
 }
+
+#[test]
+fn bodies_go_on_the_wire_in_wechats_order_whatever_the_events_order() {
+    let wire = |event: Value| serde_json::to_string(&Operation::from_event(&event).unwrap().body()).unwrap();
+    let cases = [
+        (
+            json!({"reason":"r","pluginAppid":"p","action":"apply"}),
+            r#"{"action":"apply","plugin_appid":"p","reason":"r"}"#,
+        ),
+        (
+            json!({"userVersion":"1.0.1","action":"update","plugin_appid":"p"}),
+            r#"{"action":"update","plugin_appid":"p","user_version":"1.0.1"}"#,
+        ),
+        (json!({"num":20,"page":2,"action":"dev_apply_list"}), r#"{"action":"dev_apply_list","page":2,"num":20}"#),
+        (
+            json!({"reason":"ok","appid":"a","action":"dev_agree"}),
+            r#"{"action":"dev_agree","appid":"a","reason":"ok"}"#,
+        ),
+        (
+            json!({"action":"dev_refuse","reason":"no","appid":"a"}),
+            r#"{"action":"dev_refuse","appid":"a","reason":"no"}"#,
+        ),
+        (json!({"action":"dev_delete","reason":"gone"}), r#"{"action":"dev_delete","reason":"gone"}"#),
+        (json!({"authorizerAppid":"wxa","action":"list"}), r#"{"action":"list"}"#),
+    ];
+    for (event, body) in cases {
+        assert_eq!(wire(event.clone()), body, "{event}");
+    }
+}
+
+/// Each event refused with exactly this detail.
+fn assert_refused(cases: &[(Value, &str)]) {
+    for (event, detail) in cases {
+        assert_eq!(refused(event.clone()), *detail, "{event}");
+    }
+}
+
+#[test]
+fn refusals_follow_the_events_key_order_then_the_declared_order_of_missing_fields() {
+    assert_refused(&[
+        (json!({"action":"update"}), "missing field pluginAppid"),
+        (json!({"action":"update","userVersion":"1"}), "missing field pluginAppid"),
+        (json!({"action":"update","pluginAppid":"p"}), "missing field userVersion"),
+        (json!({"action":"dev_apply_list"}), "missing field page"),
+        (json!({"action":"dev_apply_list","page":1}), "missing field num"),
+        (
+            json!({"action":"update","userVersion":""}),
+            "field userVersion must be a non-empty string, not an empty string",
+        ),
+        (
+            json!({"zzz":1,"action":"update","pluginAppid":7}),
+            "unknown field zzz: action update takes pluginAppid, userVersion",
+        ),
+        (json!({"action":"update","pluginAppid":7,"zzz":1}), "field pluginAppid must be a non-empty string, not 7"),
+        (
+            json!({"action":"unbind","plugin_appid":"a","pluginAppid":""}),
+            "fields plugin_appid and pluginAppid name the same parameter: give one",
+        ),
+        (json!({"action":"dev_apply_list","page":-1,"num":true}), "field page must be a positive integer, not -1"),
+        (json!({"action":"dev_apply_list","page":1,"num":true}), "field num must be a positive integer, not a boolean"),
+        (json!({"action":"dev_agree","appid":{}}), "field appid must be a non-empty string, not an object"),
+    ]);
+}
+
+#[test]
+fn a_stray_field_is_named_with_the_first_action_it_belongs_to() {
+    assert_refused(&[
+        (json!({"action":"list","reason":"x"}), "field reason is not a parameter of action list (it belongs to apply)"),
+        (
+            json!({"action":"apply","pluginAppid":"p","appid":"x"}),
+            "field appid is not a parameter of action apply (it belongs to dev_agree)",
+        ),
+        (
+            json!({"action":"dev_refuse","plugin_appid":"p"}),
+            "field plugin_appid is not a parameter of action dev_refuse (it belongs to apply)",
+        ),
+        (
+            json!({"action":"unbind","pluginAppid":"p","user_version":"1"}),
+            "field user_version is not a parameter of action unbind (it belongs to update)",
+        ),
+        (json!({"action":"dev_agree","appid":"a","Reason":"r"}), "unknown field Reason; did you mean reason?"),
+        (json!({"action":"list","x":[]}), "unknown field x: action list takes no parameters"),
+        (json!({"action":"dev_delete","q":1}), "unknown field q: action dev_delete takes appid, reason"),
+    ]);
+}
+
+#[test]
+fn an_unknown_action_lists_every_action_in_order() {
+    let all = "apply, list, unbind, update, dev_apply_list, dev_agree, dev_refuse, dev_delete";
+    assert_refused(&[
+        (json!({"action":"nope"}), &format!("unknown action \"nope\" (expected one of {all})")),
+        (
+            json!({"action":"devagree"}),
+            &format!("unknown action \"devagree\"; did you mean dev_agree? (expected one of {all})"),
+        ),
+    ]);
+}
+
+#[test]
+fn every_action_answers_as_its_cloud_method_at_its_path() {
+    let table = [
+        (json!({"action":"apply","pluginAppid":"p"}), "apply", "applyPlugin", "/wxa/plugin", false),
+        (json!({"action":"list"}), "list", "getPluginList", "/wxa/plugin", true),
+        (json!({"action":"unbind","pluginAppid":"p"}), "unbind", "unbindPlugin", "/wxa/plugin", false),
+        (json!({"action":"update","pluginAppid":"p","userVersion":"1"}), "update", "applyPlugin", "/wxa/plugin", false),
+        (
+            json!({"action":"dev_apply_list","page":1,"num":1}),
+            "dev_apply_list",
+            "getPluginDevApplyList",
+            "/wxa/devplugin",
+            true,
+        ),
+        (json!({"action":"dev_agree","appid":"a"}), "dev_agree", "setDevPluginApplyStatus", "/wxa/devplugin", false),
+        (json!({"action":"dev_refuse"}), "dev_refuse", "setDevPluginApplyStatus", "/wxa/devplugin", false),
+        (json!({"action":"dev_delete"}), "dev_delete", "setDevPluginApplyStatus", "/wxa/devplugin", false),
+    ];
+    for (event, name, method, path, read_only) in table {
+        let op = Operation::from_event(&event).unwrap();
+        assert_eq!((op.name(), op.method(), op.path(), op.is_read_only()), (name, method, path, read_only), "{event}");
+    }
+}

@@ -67,7 +67,7 @@ pub enum ClientError {
     /// The TLS stack or the HTTP client could not be set up.
     #[error("cannot build the HTTP client: {0}")]
     Build(String),
-    /// `WX_API_BASE` and a plugin path do not make a URL.
+    /// `WX_API_BASE` followed by a path does not make a URL.
     #[error("WX_API_BASE: {0}")]
     Base(String),
 }
@@ -76,9 +76,10 @@ impl WeChatClient {
     /// A client of WeChat at `base` (`https://api.weixin.qq.com`, or the emulator's or a proxy's origin).
     pub fn new(base: &str) -> Result<WeChatClient, ClientError> {
         let base = base.trim_end_matches('/').to_owned();
-        let probe: Uri = format!("{base}/wxa/plugin")
-            .parse()
-            .map_err(|e: http::uri::InvalidUri| ClientError::Base(e.to_string()))?;
+        // A bare `/`, not one of WeChat's paths: the operations own those, and a path of letters and slashes after
+        // the base parses wherever `/` does.
+        let probe: Uri =
+            format!("{base}/").parse().map_err(|e: http::uri::InvalidUri| ClientError::Base(e.to_string()))?;
         if !matches!(probe.scheme_str(), Some("http" | "https")) || probe.authority().is_none() {
             return Err(ClientError::Base("not an http or https origin".into()));
         }
@@ -280,5 +281,30 @@ pub fn errmsg(answer: &Answer) -> String {
         Some(Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
         None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_base_is_an_http_origin_that_a_path_can_follow() {
+        let refusal = |base: &str| WeChatClient::new(base).err().map(|e| e.to_string());
+        for base in ["https://api.weixin.qq.com", "http://127.0.0.1:9/", "https://proxy.example/wechat//"] {
+            assert_eq!(refusal(base), None, "{base}");
+        }
+        let cases = [
+            ("", "WX_API_BASE: not an http or https origin"),
+            ("/wxa", "WX_API_BASE: not an http or https origin"),
+            ("ftp://host", "WX_API_BASE: not an http or https origin"),
+            ("host:80", "WX_API_BASE: invalid format"),
+            ("not a url", "WX_API_BASE: invalid uri character"),
+            ("https://", "WX_API_BASE: invalid format"),
+            ("https://ho st", "WX_API_BASE: invalid uri character"),
+        ];
+        for (base, message) in cases {
+            assert_eq!(refusal(base).as_deref(), Some(message), "{base:?}");
+        }
     }
 }
