@@ -2,21 +2,17 @@
 //! token provider and wx-server-sdk's results.
 //!
 //! `cargo run --example library` runs it against the embedded WeChat emulator, so it runs anywhere. In a service of
-//! yours, give `WeChatClient::new` `https://api.weixin.qq.com` (`config::DEFAULT_API_BASE`) and the provider your
+//! yours, give `WeChatClient::new` `https://api.weixin.qq.com` (`DEFAULT_API_BASE`) and the provider your
 //! mini program's appid and secret; share one `PluginCaller` across requests (it holds the connection pool and the token).
 
 use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
 use wechat_emulator::{Emulator, DEMO_APPID, DEMO_PLUGIN, DEMO_SECRET};
-use wx_plugin_manager::observe::Usage;
-use wx_plugin_manager::operation::{Apply, Unbind};
-use wx_plugin_manager::token::TokenProvider;
-use wx_plugin_manager::wechat::WeChatClient;
-use wx_plugin_manager::PluginCaller;
-use wx_plugin_manager::TokenEndpoint;
-use wx_plugin_manager::TokenSource;
-use wx_plugin_manager::{Error, Operation, Request};
+use wx_plugin_manager::{
+    Apply, Error, Operation, PluginCaller, Request, TokenEndpoint, TokenProvider, TokenSource, Unbind, Usage,
+    WeChatClient,
+};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -8,23 +8,32 @@
 //!
 //! # Layout
 //!
-//! One request flows one way, and each module imports only from the steps after it:
+//! One request flows one way. Each module imports only from the ones after it in this list, never from one before
+//! it; most are private, and the root re-exports what a user of the library needs.
 //!
-//! - [`edge`]: the ways in. [`edge::lambda`] runs the Runtime API loop (the Lambda binary is that and nothing
-//!   else); [`edge::gateway`] reads and answers API Gateway, function URL and ALB requests and WeChat's pushes.
-//!   Each way in is a function over the container's [`App`]: [`edge::handle_payload`], [`edge::handle`], [`edge::invoke`].
-//! - [`app`]: the composition: a [`Config`] becomes an [`App`], once per container.
-//! - [`call`]: the one call path, event → [`Request`] → token → WeChat → result, and its retry policy;
-//!   [`call::source`] is the one place that knows where tokens come from.
-//! - [`operation`]: one type per action, each reading its parameters and writing its wire body ([`case`] converts
-//!   keys).
-//! - [`token`]: the token cells (single flight, early refresh, shared by the fleet) and their stores;
-//!   [`platform`]: third-party platform mode (pushes, component endpoints, authorizer tokens, durable state).
-//! - [`wechat`]: the HTTP client and WeChat's errcode table. [`observe`]: the one log line per invocation and its
-//!   metrics. [`config`], [`secrets`], [`error`]: read once at cold start; the error type. [`clock`]: the one
-//!   reading of the wall clock (token expiries, timestamps, Lambda's epoch deadline).
-//! - `emulator` (feature `emulator`): a stateful WeChat on loopback, for tests and `wxpm`; it is WeChat, never a
-//!   client of the function.
+//! - [`edge`]: the ways in, each a function over the container's [`App`]: [`edge::handle_payload`],
+//!   [`edge::handle`], [`edge::invoke`]; [`edge::lambda::run`] is the Lambda binary's whole life (the Runtime API
+//!   loop, deadlines, init errors); `edge::gateway` reads and answers API Gateway, function URL and ALB requests and
+//!   WeChat's pushes.
+//! - `app`: the composition: a [`Config`] becomes an [`App`], once per container.
+//! - `call`: the one call path, event → [`Request`] → token → WeChat → result, its retry policy, and the one place
+//!   that knows where tokens come from ([`TokenSource`]); [`PluginCaller`] is its face.
+//! - `operation`: one type per action ([`Apply`], [`Unbind`], …), each reading its parameters and writing its wire
+//!   body; [`Operation`] names their method and path by `match`.
+//! - [`platform`]: third-party platform mode (pushes, component endpoints, authorizer tokens, durable state).
+//! - [`token`]: the token cells (single flight, early refresh, shared by the fleet) and their stores, which share one
+//!   breaker and one lease key.
+//! - `config`, `secrets`: the environment read once at cold start, a secret through the Lambda extension.
+//! - [`wechat`]: the HTTP client and API security (seal and open); the errcode table, the API-security envelope and
+//!   WXBizMsgCrypt are the wire's (`wechat_wire`), shared with the emulator.
+//! - [`observe`]: the one log line per invocation and its metrics.
+//! - [`error`]: the error type, and the one-line text of a lower error and its causes.
+//! - [`present`]: the wire shapes of what the function answers: errMsg texts, camelCase results, the thrown JSON,
+//!   Lambda's `{errorType, errorMessage}`.
+//! - [`case`] (camelCase ↔ snake_case), `clock` (the one reading of the wall clock).
+//!
+//! The emulator (`wechat_emulator`) and the command line (`wxpm`) are crates of their own in this workspace: the
+//! function's dependency tree holds neither.
 //!
 //! # Example
 //!
@@ -78,4 +87,6 @@ pub use call::{PluginCaller, TokenSource};
 pub use config::{Config, TokenEndpoint, DEFAULT_API_BASE};
 pub use error::Error;
 pub use observe::Usage;
-pub use operation::{Operation, Request};
+pub use operation::{Apply, DevAgree, DevApplyList, DevDelete, DevRefuse, Operation, Request, Unbind, Update};
+pub use token::TokenProvider;
+pub use wechat::WeChatClient;

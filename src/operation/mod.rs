@@ -53,7 +53,7 @@ pub struct Request {
 }
 
 /// The event field naming the mini program a third-party platform acts for (also accepted in snake_case).
-pub const AUTHORIZER_FIELD: &str = "authorizerAppid";
+pub(crate) const AUTHORIZER_FIELD: &str = "authorizerAppid";
 const AUTHORIZER_SNAKE: &str = "authorizer_appid";
 
 impl Request {
@@ -111,7 +111,7 @@ const ACTIONS: [&Action; 8] = [
 ];
 
 /// The `<method>` of errMsg when the action itself could not be read.
-pub const NO_METHOD: &str = "";
+pub(crate) const NO_METHOD: &str = "";
 
 impl Operation {
     /// Reads a direct-invocation event. Anything doubtful is refused, naming the field.

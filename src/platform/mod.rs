@@ -2,11 +2,11 @@
 //!
 //! The chain is ticket (pushed every 10 minutes) → component_access_token → authorizer_access_token (from the mini
 //! program's durable refresh token) → the plugin call. The ticket and the refresh tokens live in a [`DurableStore`]
-//! (never with a TTL); the two kinds of access token live in [`TokenCell`]s, with the token rules of an app token
+//! (never with a TTL); the two kinds of access token live in `TokenCell`s, with the token rules of an app token
 //! (single flight, early refresh, compare-before-invalidate, shared by the fleet).
 //!
-//! By job: [`receive`] takes WeChat's pushes (`wechat_wire::crypt` is WXBizMsgCrypt, [`push`] reads the XML); [`api`] calls
-//! the component endpoints; [`tokens`] buys and keeps the tokens; [`storage`] keeps the durable state.
+//! By job: `receive` takes WeChat's pushes (`wechat_wire::crypt` is WXBizMsgCrypt, [`push`] reads the XML); `api` calls
+//! the component endpoints; `tokens` buys and keeps the tokens; `storage` keeps the durable state.
 
 mod api;
 pub mod push;

@@ -69,7 +69,7 @@ impl Platform {
         got
     }
 
-    /// After WeChat refused `stale` for `authorizer`: see [`crate::token::TokenCell::invalidate`].
+    /// After WeChat refused `stale` for `authorizer`: see `crate::token::TokenCell::invalidate`.
     pub async fn invalidate_authorizer_token(&self, authorizer: &str, stale: &SecretString, deadline: Instant) {
         self.cell(authorizer).invalidate(stale, deadline).await
     }

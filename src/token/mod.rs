@@ -246,7 +246,7 @@ impl TokenProvider {
         TokenProvider { endpoint, appid: appid.to_owned(), secret, cell }
     }
 
-    /// A token good for at least the refresh margin; see [`TokenCell::get`].
+    /// A token good for at least the refresh margin; see `TokenCell::get`.
     pub async fn token(&self, client: &WeChatClient, deadline: Instant) -> Result<(SecretString, Acquired), Error> {
         self.cell.get(deadline, || self.fetch(client, deadline)).await
     }
@@ -260,7 +260,7 @@ impl TokenProvider {
         read_answer::<AppToken>(answer)?.cached(now_ms())
     }
 
-    /// See [`TokenCell::invalidate`].
+    /// See `TokenCell::invalidate`.
     pub async fn invalidate(&self, stale: &SecretString, deadline: Instant) {
         self.cell.invalidate(stale, deadline).await
     }
