@@ -132,7 +132,7 @@ fn fields(xml: &str) -> Result<HashMap<String, String>, PushError> {
     let mut current: Option<String> = None;
     let mut out = HashMap::new();
     loop {
-        let event = reader.read_event().map_err(|e| PushError::Xml(e.to_string()))?;
+        let event = reader.read_event().map_err(xml_error)?;
         match event {
             Event::DocType(_) => return Err(PushError::Xml("a DOCTYPE is not accepted".to_owned())),
             Event::Start(e) => {
@@ -152,25 +152,16 @@ fn fields(xml: &str) -> Result<HashMap<String, String>, PushError> {
                 }
                 depth = depth.checked_sub(1).ok_or_else(|| PushError::Xml("an unmatched end tag".to_owned()))?;
             }
-            Event::Text(t) if depth == 2 => {
-                let text = t.decode().map_err(|e| PushError::Xml(e.to_string()))?;
-                if let Some(name) = &current {
-                    out.entry(name.clone()).or_insert_with(String::new).push_str(&text);
-                }
-            }
+            Event::Text(t) if depth == 2 => append(&mut out, &current, &t.decode().map_err(xml_error)?),
             Event::GeneralRef(r) => {
-                let name = r.decode().map_err(|e| PushError::Xml(e.to_string()))?;
+                let name = r.decode().map_err(xml_error)?;
                 let resolved =
                     reference(&name).ok_or_else(|| PushError::Xml(format!("entity &{name}; is not accepted")))?;
-                if let (2, Some(field)) = (depth, &current) {
-                    out.entry(field.clone()).or_insert_with(String::new).push(resolved);
+                if depth == 2 {
+                    append(&mut out, &current, resolved.encode_utf8(&mut [0; 4]));
                 }
             }
-            Event::CData(c) if depth == 2 => {
-                if let Some(name) = &current {
-                    out.entry(name.clone()).or_insert_with(String::new).push_str(&String::from_utf8_lossy(&c));
-                }
-            }
+            Event::CData(c) if depth == 2 => append(&mut out, &current, &String::from_utf8_lossy(&c)),
             Event::Text(t) if depth == 0 && !t.iter().all(u8::is_ascii_whitespace) => {
                 return Err(PushError::Xml("text outside the root element".to_owned()))
             }
@@ -182,6 +173,17 @@ fn fields(xml: &str) -> Result<HashMap<String, String>, PushError> {
         return Err(PushError::Xml("not one well-formed root element".to_owned()));
     }
     Ok(out)
+}
+
+/// `text` added to the field being read, if any.
+fn append(out: &mut HashMap<String, String>, current: &Option<String>, text: &str) {
+    if let Some(name) = current {
+        out.entry(name.clone()).or_default().push_str(text);
+    }
+}
+
+fn xml_error(e: impl std::fmt::Display) -> PushError {
+    PushError::Xml(e.to_string())
 }
 
 /// XML's five predefined entities and character references; nothing else.

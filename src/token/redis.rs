@@ -88,6 +88,27 @@ impl RedisStore {
         self.attempt(what, op).await
     }
 
+    /// Runs a compare-then-delete `script` (`key` goes only while it holds `value`): whether it went.
+    async fn delete_holding(
+        &self,
+        what: &'static str,
+        script: &Script,
+        key: &str,
+        value: &str,
+        through: Through,
+    ) -> Result<bool, StoreFailure> {
+        let op = |mut r: ConnectionManager| {
+            let mut call = script.key(key);
+            call.arg(value);
+            async move { call.invoke_async::<i64>(&mut r).await }
+        };
+        let deleted = match through {
+            Through::Breaker => self.run(what, op).await?,
+            Through::Always => self.attempt(what, op).await?,
+        };
+        Ok(deleted == 1)
+    }
+
     async fn attempt<T, F, Fut>(&self, what: &'static str, op: F) -> Result<T, StoreFailure>
     where
         F: Fn(ConnectionManager) -> Fut,
@@ -107,6 +128,14 @@ impl RedisStore {
         tracing::warn!(op = what, error = %why, "Redis token cache unavailable; using this instance's own cache");
         Err(StoreFailure(why))
     }
+}
+
+/// Whether a call waits out the breaker (the token cache's: it has a local fallback) or is always tried (the durable
+/// values': they have none).
+#[derive(Clone, Copy)]
+enum Through {
+    Breaker,
+    Always,
 }
 
 #[async_trait]
@@ -134,14 +163,7 @@ impl TokenStore for RedisStore {
     }
 
     async fn remove_if(&self, key: &str, value: &str) -> Result<bool, StoreFailure> {
-        let removed: i64 = self
-            .run("remove_if", |mut r| {
-                let mut call = self.remove_if.key(key);
-                call.arg(value);
-                async move { call.invoke_async(&mut r).await }
-            })
-            .await?;
-        Ok(removed == 1)
+        self.delete_holding("remove_if", &self.remove_if, key, value, Through::Breaker).await
     }
 
     async fn lock(&self, key: &str, lease: Duration) -> Result<Lock, StoreFailure> {
@@ -161,13 +183,7 @@ impl TokenStore for RedisStore {
     }
 
     async fn unlock(&self, key: &str, holder: &str) -> Result<(), StoreFailure> {
-        let lock_key = lock_key(key);
-        self.run("unlock", |mut r| {
-            let mut call = self.unlock.key(&lock_key);
-            call.arg(holder);
-            async move { call.invoke_async::<i64>(&mut r).await.map(|_| ()) }
-        })
-        .await
+        self.delete_holding("unlock", &self.unlock, &lock_key(key), holder, Through::Breaker).await.map(|_| ())
     }
 }
 
@@ -192,14 +208,7 @@ impl DurableStore for RedisStore {
     }
 
     async fn delete_if(&self, key: &str, expected: &str) -> Result<bool, StoreFailure> {
-        let deleted: i64 = self
-            .attempt("delete_if", |mut r| {
-                let mut call = self.unlock.key(key);
-                call.arg(expected);
-                async move { call.invoke_async(&mut r).await }
-            })
-            .await?;
-        Ok(deleted == 1)
+        self.delete_holding("delete_if", &self.unlock, key, expected, Through::Always).await
     }
 
     async fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreFailure> {

@@ -63,17 +63,7 @@ impl Signer {
         signed.sort_by(|a, b| a.0.cmp(b.0));
         let names: Vec<&str> = signed.iter().map(|(name, _)| *name).collect();
         let names = names.join(";");
-        let mut canonical = String::from("POST\n/\n\n");
-        for (name, value) in &signed {
-            canonical.push_str(name);
-            canonical.push(':');
-            canonical.push_str(value.trim());
-            canonical.push('\n');
-        }
-        canonical.push('\n');
-        canonical.push_str(&names);
-        canonical.push('\n');
-        canonical.push_str(&hex(digest::digest(&digest::SHA256, body).as_ref()));
+        let canonical = canonical_request(&signed, &names, body);
 
         let scope = format!("{date}/{}/{}/aws4_request", self.region, self.service);
         let to_sign = format!(
@@ -97,6 +87,22 @@ impl Signer {
         added.push(("authorization", authorization));
         added
     }
+}
+
+/// The canonical request of `POST /` with these headers (sorted by name) and body.
+fn canonical_request(signed: &[(&str, &str)], names: &str, body: &[u8]) -> String {
+    let mut canonical = String::from("POST\n/\n\n");
+    for (name, value) in signed {
+        canonical.push_str(name);
+        canonical.push(':');
+        canonical.push_str(value.trim());
+        canonical.push('\n');
+    }
+    canonical.push('\n');
+    canonical.push_str(names);
+    canonical.push('\n');
+    canonical.push_str(&hex(digest::digest(&digest::SHA256, body).as_ref()));
+    canonical
 }
 
 fn mac(key: &[u8], data: &[u8]) -> Vec<u8> {

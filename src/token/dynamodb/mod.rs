@@ -54,26 +54,6 @@ const CREATE_WAIT: Duration = Duration::from_secs(60);
 /// The most of an AWS error message quoted in a failure.
 const MESSAGE_EXCERPT: usize = 200;
 
-/// `{"S": s}`.
-fn s(value: &str) -> Value {
-    json!({ "S": value })
-}
-
-/// `{"N": "n"}`.
-fn n(value: u64) -> Value {
-    json!({ "N": value.to_string() })
-}
-
-/// A string attribute of an item.
-fn s_of<'a>(item: &'a Value, name: &str) -> Option<&'a str> {
-    item.get(name)?.get("S")?.as_str()
-}
-
-/// A number attribute of an item.
-fn n_of(item: &Value, name: &str) -> Option<u64> {
-    item.get(name)?.get("N")?.as_str()?.parse().ok()
-}
-
 /// What a call came to, short of a failure: its answer, or a condition that did not hold.
 enum Outcome {
     Done(Value),
@@ -120,32 +100,7 @@ impl DynamoStore {
             secret_access_key: get("AWS_SECRET_ACCESS_KEY").ok_or_else(|| missing("AWS_SECRET_ACCESS_KEY"))?.into(),
             session_token: get("AWS_SESSION_TOKEN").map(SecretString::from),
         };
-        let (endpoint, variable) = match (get("AWS_ENDPOINT_URL_DYNAMODB"), get("AWS_ENDPOINT_URL")) {
-            (Some(url), _) => (url, "AWS_ENDPOINT_URL_DYNAMODB"),
-            (None, Some(url)) => (url, "AWS_ENDPOINT_URL"),
-            (None, None) => {
-                let suffix = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
-                (format!("https://dynamodb.{region}.{suffix}"), "AWS_REGION")
-            }
-        };
-        // The URL is not echoed: it is ours to read, not to show.
-        let not_endpoint = || StoreFailure(format!("{variable} must be an http(s) URL without a path or query"));
-        let endpoint = reqwest::Url::parse(&endpoint).map_err(|_| not_endpoint())?;
-        let host = match endpoint.host_str() {
-            Some(host) if matches!(endpoint.scheme(), "http" | "https") => host.to_owned(),
-            _ => return Err(not_endpoint()),
-        };
-        if endpoint.path() != "/"
-            || endpoint.query().is_some()
-            || !endpoint.username().is_empty()
-            || endpoint.password().is_some()
-        {
-            return Err(not_endpoint());
-        }
-        let host = match endpoint.port() {
-            Some(port) => format!("{host}:{port}"),
-            None => host,
-        };
+        let (endpoint, host) = endpoint(&get, &region)?;
         // A redirect would carry a signed request (and the session token) wherever it points. A connection idle for
         // longer than POOL_IDLE is not reused (the endpoint or a NAT may have dropped it): a new one is opened.
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
@@ -305,37 +260,41 @@ impl Refusal {
     }
 }
 
+mod item;
 mod request;
 
-/// The token an item holds, if it is not yet due for refresh at `now_ms`.
-fn live_token(item: &Value, now_ms: u64) -> Option<CachedToken> {
-    let expires_at_ms = n_of(item, "exp_ms")?;
-    let due_ms = expires_at_ms.saturating_sub(REFRESH_MARGIN.as_millis() as u64);
-    let ttl_ms = n_of(item, "ttl").map_or(u64::MAX, |ttl| ttl.saturating_mul(1000));
-    if now_ms >= due_ms || now_ms >= ttl_ms {
-        return None;
-    }
-    Some(CachedToken { value: s_of(item, "v")?.to_owned().into(), expires_at_ms })
-}
+use item::{item, live_token, s_of, scan_page};
 
-/// The keys of one scan page, and where the next one starts.
-fn scan_page(answer: &Value) -> (Vec<String>, Option<Value>) {
-    let keys = answer
-        .get("Items")
-        .and_then(Value::as_array)
-        .map(|items| items.iter().filter_map(|item| s_of(item, "pk")).map(str::to_owned).collect())
-        .unwrap_or_default();
-    let next = answer.get("LastEvaluatedKey").filter(|k| k.as_object().is_some_and(|k| !k.is_empty())).cloned();
-    (keys, next)
-}
-
-fn item(answer: Value) -> Option<Value> {
-    match answer {
-        Value::Object(mut answer) => {
-            answer.remove("Item").filter(|item| item.as_object().is_some_and(|i| !i.is_empty()))
+/// The endpoint as the AWS SDKs find it (`AWS_ENDPOINT_URL_DYNAMODB`, else `AWS_ENDPOINT_URL`, else the region's),
+/// and its `host[:port]` for the signature.
+fn endpoint(get: &impl Fn(&str) -> Option<String>, region: &str) -> Result<(reqwest::Url, String), StoreFailure> {
+    let (endpoint, variable) = match (get("AWS_ENDPOINT_URL_DYNAMODB"), get("AWS_ENDPOINT_URL")) {
+        (Some(url), _) => (url, "AWS_ENDPOINT_URL_DYNAMODB"),
+        (None, Some(url)) => (url, "AWS_ENDPOINT_URL"),
+        (None, None) => {
+            let suffix = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
+            (format!("https://dynamodb.{region}.{suffix}"), "AWS_REGION")
         }
-        _ => None,
+    };
+    // The URL is not echoed: it is ours to read, not to show.
+    let not_endpoint = || StoreFailure(format!("{variable} must be an http(s) URL without a path or query"));
+    let endpoint = reqwest::Url::parse(&endpoint).map_err(|_| not_endpoint())?;
+    let host = match endpoint.host_str() {
+        Some(host) if matches!(endpoint.scheme(), "http" | "https") => host.to_owned(),
+        _ => return Err(not_endpoint()),
+    };
+    if endpoint.path() != "/"
+        || endpoint.query().is_some()
+        || !endpoint.username().is_empty()
+        || endpoint.password().is_some()
+    {
+        return Err(not_endpoint());
     }
+    let host = match endpoint.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host,
+    };
+    Ok((endpoint, host))
 }
 
 #[async_trait]

@@ -2,7 +2,8 @@
 
 use serde_json::{json, Value};
 
-use super::{lock_key, n, s, REFRESH_MARGIN};
+use super::item::{n, s};
+use super::{lock_key, REFRESH_MARGIN};
 
 pub fn get(table: &str, key: &str) -> Value {
     json!({ "TableName": table, "Key": { "pk": s(key) }, "ConsistentRead": true })
