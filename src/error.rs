@@ -135,7 +135,7 @@ pub enum Error {
     /// No access token could be had: WeChat's token endpoint refused, or could not be reached.
     #[error("{}", self.err_msg())]
     Token {
-        /// The `<method>` of errMsg; empty until [`Error::for_method`] names it.
+        /// The `<method>` of errMsg (empty for a platform chore outside any plugin call).
         method: &'static str,
         /// The token endpoint's errcode, or one of [`sdk_codes`] when it gave none (network, ticket).
         errcode: i64,
@@ -146,7 +146,7 @@ pub enum Error {
     /// `TokenError` still (the contract's kind: the call failed for want of a token), its code −602003.
     #[error("{}", self.err_msg())]
     Store {
-        /// The `<method>` of errMsg; empty until [`Error::for_method`] names it.
+        /// The `<method>` of errMsg (empty for a platform chore outside any plugin call).
         method: &'static str,
         /// What the store said.
         failure: StoreFailure,
@@ -215,26 +215,51 @@ impl Error {
     pub fn to_json(&self) -> serde_json::Value {
         present::thrown(self.err_code(), self.err_msg())
     }
+}
 
-    /// The same error as seen from `method` (token and config failures are found before the method is known).
-    pub fn for_method(self, method: &'static str) -> Error {
+/// Why no access token could be had. It names no method: token and store failures are found below the call path,
+/// which names the method once ([`TokenError::for_method`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// The token endpoint refused (its errcode and errmsg), or could not be reached (one of [`sdk_codes`]).
+    #[error("{errmsg} ({errcode})")]
+    Refused {
+        /// The token endpoint's errcode, or one of [`sdk_codes`] when it gave none (network, ticket).
+        errcode: i64,
+        /// The token endpoint's errmsg, or why no token could be had.
+        errmsg: String,
+    },
+    /// A third-party platform's store could not be read or written.
+    #[error("the platform's store is unavailable: {0}")]
+    Store(StoreFailure),
+}
+
+impl TokenError {
+    /// A token-endpoint exchange that failed short of an answer.
+    pub fn failure(failure: Failure) -> TokenError {
+        TokenError::Refused { errcode: failure.code(), errmsg: failure.to_string() }
+    }
+
+    /// The `errCode` it becomes: the token endpoint's, or one of [`sdk_codes`].
+    pub fn err_code(&self) -> i64 {
         match self {
-            Error::Token { errcode, errmsg, .. } => Error::Token { method, errcode, errmsg },
-            Error::Store { failure, .. } => Error::Store { method, failure },
-            other => other,
+            TokenError::Refused { errcode, .. } => *errcode,
+            TokenError::Store(_) => sdk_codes::STORE_UNAVAILABLE,
         }
     }
 
-    /// A token-endpoint exchange that failed short of an answer.
-    pub fn token_failure(failure: Failure) -> Error {
-        Error::Token { method: "", errcode: failure.code(), errmsg: failure.to_string() }
+    /// The invocation's error: this failure, for the call to `method`.
+    pub fn for_method(self, method: &'static str) -> Error {
+        match self {
+            TokenError::Refused { errcode, errmsg } => Error::Token { method, errcode, errmsg },
+            TokenError::Store(failure) => Error::Store { method, failure },
+        }
     }
 }
 
-impl From<StoreFailure> for Error {
-    /// A store failure found before the method is known (see [`Error::for_method`]).
-    fn from(failure: StoreFailure) -> Error {
-        Error::Store { method: "", failure }
+impl From<StoreFailure> for TokenError {
+    fn from(failure: StoreFailure) -> TokenError {
+        TokenError::Store(failure)
     }
 }
 
@@ -290,7 +315,7 @@ mod tests {
             invalid.to_json(),
             json!({"errCode":-501007,"errMsg":"openapi.pluginManager:fail invalid parameters: missing field action"})
         );
-        let token = Error::token_failure(Failure::Timeout).for_method("applyPlugin");
+        let token = TokenError::failure(Failure::Timeout).for_method("applyPlugin");
         assert_eq!((token.kind(), token.err_code()), ("TokenError", -501002));
     }
 }

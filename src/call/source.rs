@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use secrecy::SecretString;
 
-use crate::error::Error;
+use crate::error::{Error, TokenError};
 use crate::operation::{Request, AUTHORIZER_FIELD};
 use crate::platform::Platform;
 use crate::token::{Acquired, TokenProvider};
@@ -75,7 +75,7 @@ impl TokenSource {
 
 impl RequestToken<'_> {
     /// A token good for at least the refresh margin, and whether it came from a cache or from WeChat.
-    pub async fn get(&self, client: &WeChatClient, deadline: Instant) -> Result<(SecretString, Acquired), Error> {
+    pub async fn get(&self, client: &WeChatClient, deadline: Instant) -> Result<(SecretString, Acquired), TokenError> {
         match self {
             RequestToken::Fixed(token) => Ok(((*token).clone(), Acquired::Cached)),
             RequestToken::Fetched(provider) => provider.token(client, deadline).await,

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::{Authorization, Platform, PLUGIN_PERMISSION_SET};
 use crate::clock::now_ms;
-use crate::error::{Error, Failure, StoreFailure};
+use crate::error::{Failure, StoreFailure, TokenError};
 use crate::token::{issued, succeeded};
 use crate::wechat::{errcode, errmsg, is_appid, Answer, WeChatClient};
 use wechat_wire::codes::{self, Class};
@@ -72,18 +72,18 @@ struct Listed {
 /// Why an authorisation code bought nothing.
 pub(super) enum Exchange {
     /// WeChat refused the code or failed.
-    WeChat(Error),
+    WeChat(TokenError),
     /// The refresh token came back but could not be stored.
     Unstored(StoreFailure),
 }
 
 /// A component answer read into `T`, or a failure that withholds it (`what` names the endpoint and the fault).
-fn read<T: serde::de::DeserializeOwned>(answer: Answer, endpoint: &str) -> Result<T, Error> {
+fn read<T: serde::de::DeserializeOwned>(answer: Answer, endpoint: &str) -> Result<T, TokenError> {
     serde_json::from_value(Value::Object(answer)).map_err(|_| unreadable(endpoint, "not the documented shape"))
 }
 
-fn unreadable(endpoint: &str, what: &str) -> Error {
-    Error::token_failure(Failure::InvalidJson(format!("({endpoint}'s answer, withheld: {what})")))
+fn unreadable(endpoint: &str, what: &str) -> TokenError {
+    TokenError::failure(Failure::InvalidJson(format!("({endpoint}'s answer, withheld: {what})")))
 }
 
 impl Platform {
@@ -94,7 +94,7 @@ impl Platform {
         client: &WeChatClient,
         code: &str,
         deadline: Instant,
-    ) -> Result<Authorization, Error> {
+    ) -> Result<Authorization, TokenError> {
         self.exchange(client, code, deadline).await.map_err(|e| match e {
             Exchange::WeChat(e) => e,
             Exchange::Unstored(failure) => failure.into(),
@@ -110,7 +110,7 @@ impl Platform {
         let body = json!({ "component_appid": self.appid, "authorization_code": code });
         let answer = self.component_call(client, QUERY_AUTH, &body, deadline).await.map_err(|e| match e {
             // Without the store there is no ticket to buy the component token with, and nowhere to keep the answer.
-            Error::Store { failure, .. } => Exchange::Unstored(failure),
+            TokenError::Store(failure) => Exchange::Unstored(failure),
             e => Exchange::WeChat(e),
         })?;
         let info = read::<QueryAuth>(answer, "api_query_auth").map_err(Exchange::WeChat)?.authorization_info;
@@ -145,9 +145,9 @@ impl Platform {
     }
 
     /// Asks WeChat to (re)start the ticket pushes; gives WeChat's errmsg (`ok`, or `in a normal state`).
-    pub async fn start_push(&self, client: &WeChatClient, deadline: Instant) -> Result<String, Error> {
+    pub async fn start_push(&self, client: &WeChatClient, deadline: Instant) -> Result<String, TokenError> {
         let body = json!({ "component_appid": self.appid, "component_secret": self.secret.expose_secret() });
-        let answer = client.component(START_PUSH, None, &body, deadline).await.map_err(Error::token_failure)?;
+        let answer = client.component(START_PUSH, None, &body, deadline).await.map_err(TokenError::failure)?;
         succeeded(answer).map(|answer| errmsg(&answer))
     }
 
@@ -158,11 +158,11 @@ impl Platform {
         path: &str,
         body: &Value,
         deadline: Instant,
-    ) -> Result<Answer, Error> {
+    ) -> Result<Answer, TokenError> {
         let mut refreshed = false;
         loop {
             let token = self.component_token(client, deadline).await?;
-            let answer = client.component(path, Some(&token), body, deadline).await.map_err(Error::token_failure)?;
+            let answer = client.component(path, Some(&token), body, deadline).await.map_err(TokenError::failure)?;
             let code = errcode(&answer);
             if codes::class(code) == Class::StaleToken && !refreshed {
                 refreshed = true;
@@ -179,7 +179,7 @@ impl Platform {
         client: &WeChatClient,
         authorizer: &str,
         deadline: Instant,
-    ) -> Result<Option<String>, Error> {
+    ) -> Result<Option<String>, TokenError> {
         let mut offset = 0usize;
         for _ in 0..LIST_PAGES {
             let body = json!({ "component_appid": self.appid, "offset": offset, "count": LIST_PAGE });

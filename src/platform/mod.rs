@@ -21,7 +21,7 @@ use std::time::Instant;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{PlatformConfig, Secret};
-use crate::error::Error;
+use crate::error::{Error, TokenError};
 use crate::token::{DurableStore, TokenCell, TokenStore};
 pub(crate) use receive::{Handled, PushFailure};
 use wechat_wire::crypt::MsgCrypt;
@@ -42,7 +42,7 @@ pub struct Platform {
     component: TokenCell,
     authorizers: Mutex<HashMap<String, Arc<TokenCell>>>,
     /// Mini programs found not to have authorised the platform, and when that was found.
-    not_authorised: Mutex<HashMap<String, (Instant, Error)>>,
+    not_authorised: Mutex<HashMap<String, (Instant, TokenError)>>,
 }
 
 impl std::fmt::Debug for Platform {
@@ -211,7 +211,7 @@ mod tests {
         // Port 9 (discard) on loopback: a call would fail as a network error, not as NO_TICKET.
         let client = WeChatClient::new("http://127.0.0.1:9").unwrap();
         let e = p.authorizer_token(&client, "wxbuyer0000000001", Instant::now() + Duration::from_secs(2)).await;
-        let e = e.unwrap_err();
+        let e = e.unwrap_err().for_method("getPluginList");
         assert_eq!((e.kind(), e.err_code()), ("TokenError", sdk_codes::NO_TICKET), "{e}");
         assert!(e.to_string().contains("no component_verify_ticket"), "{e}");
     }

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use super::Platform;
-use crate::error::{Error, StoreFailure};
+use crate::error::{StoreFailure, TokenError};
 use crate::token::within;
 
 /// A stored ticket, kept as `<CreateTime>|<ticket>` so the newest wins.
@@ -94,7 +94,7 @@ impl Platform {
     }
 
     /// The authorised mini programs this platform holds a refresh token for.
-    pub async fn authorized(&self, deadline: Instant) -> Result<Vec<String>, Error> {
+    pub async fn authorized(&self, deadline: Instant) -> Result<Vec<String>, TokenError> {
         let prefix = self.refresh_prefix();
         let keys = stored(deadline, self.durable.keys(&prefix)).await?;
         Ok(keys.into_iter().filter_map(|k| k.strip_prefix(&prefix).map(str::to_owned)).collect())

@@ -11,7 +11,7 @@ use super::api::{AUTHORIZER_TOKEN, COMPONENT_TOKEN};
 use super::storage::stored;
 use super::Platform;
 use crate::clock::now_ms;
-use crate::error::{sdk_codes, Error};
+use crate::error::{sdk_codes, TokenError};
 use crate::token::{issued, read_answer, Acquired, CachedToken};
 use crate::wechat::WeChatClient;
 use wechat_wire::codes;
@@ -35,12 +35,12 @@ struct AuthorizerToken {
 }
 
 /// The error that says a mini program must authorise the platform again: WeChat's code when WeChat said so.
-fn reauthorise(authorizer: &str, component: &str, errcode: i64, why: &str) -> Error {
+fn reauthorise(authorizer: &str, component: &str, errcode: i64, why: &str) -> TokenError {
     let errmsg = format!(
         "mini program {authorizer} must authorise platform {component} again ({why}); until it does, nothing can be \
          done for it"
     );
-    Error::Token { method: "", errcode, errmsg }
+    TokenError::Refused { errcode, errmsg }
 }
 
 impl Platform {
@@ -50,7 +50,7 @@ impl Platform {
         client: &WeChatClient,
         authorizer: &str,
         deadline: Instant,
-    ) -> Result<(SecretString, Acquired), Error> {
+    ) -> Result<(SecretString, Acquired), TokenError> {
         {
             let mut known = self.not_authorised.lock().unwrap_or_else(|p| p.into_inner());
             known.retain(|_, (at, _)| at.elapsed() < NOT_AUTHORISED_MEMORY);
@@ -78,15 +78,14 @@ impl Platform {
         &self,
         client: &WeChatClient,
         deadline: Instant,
-    ) -> Result<SecretString, Error> {
+    ) -> Result<SecretString, TokenError> {
         Ok(self.component.get(deadline, || self.fetch_component_token(client, deadline)).await?.0)
     }
 
-    async fn fetch_component_token(&self, client: &WeChatClient, deadline: Instant) -> Result<CachedToken, Error> {
+    async fn fetch_component_token(&self, client: &WeChatClient, deadline: Instant) -> Result<CachedToken, TokenError> {
         // Never ask without a ticket: WeChat answers a missing or `null` one with 61006, and counts the call.
         let Some(ticket) = self.ticket(deadline).await? else {
-            return Err(Error::Token {
-                method: "",
+            return Err(TokenError::Refused {
                 errcode: sdk_codes::NO_TICKET,
                 errmsg: format!(
                     "no component_verify_ticket for platform {} yet: WeChat pushes one every 10 minutes to the \
@@ -100,7 +99,7 @@ impl Platform {
             "component_appsecret": self.secret.expose_secret(),
             "component_verify_ticket": ticket.value,
         });
-        let answer = client.component(COMPONENT_TOKEN, None, &body, deadline).await.map_err(Error::token_failure)?;
+        let answer = client.component(COMPONENT_TOKEN, None, &body, deadline).await.map_err(TokenError::failure)?;
         let token: ComponentToken = read_answer(answer)?;
         issued(token.component_access_token, token.expires_in, now_ms())
     }
@@ -112,7 +111,7 @@ impl Platform {
         client: &WeChatClient,
         authorizer: &str,
         deadline: Instant,
-    ) -> Result<CachedToken, Error> {
+    ) -> Result<CachedToken, TokenError> {
         let key = self.refresh_key(authorizer);
         let mut tried: Vec<String> = Vec::new();
         let mut listed = false;
@@ -141,7 +140,7 @@ impl Platform {
                     tracing::warn!(authorizer, "refresh token refused (61023); reading the store, then WeChat's list");
                     continue;
                 }
-                Err(Error::Token { errcode: codes::COMPONENT_NOT_AUTHORIZED, errmsg, .. }) => {
+                Err(TokenError::Refused { errcode: codes::COMPONENT_NOT_AUTHORIZED, errmsg }) => {
                     return Err(reauthorise(authorizer, &self.appid, codes::COMPONENT_NOT_AUTHORIZED, &errmsg))
                 }
                 Err(e) => return Err(e),
@@ -170,7 +169,7 @@ impl Platform {
         }
     }
 
-    fn not_authorised(&self, authorizer: &str, never_held: bool) -> Error {
+    fn not_authorised(&self, authorizer: &str, never_held: bool) -> TokenError {
         if never_held {
             reauthorise(
                 authorizer,

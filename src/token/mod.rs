@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::clock::now_ms;
 use crate::config::TokenEndpoint;
-use crate::error::{Error, Failure};
+use crate::error::{Failure, TokenError};
 use crate::wechat::client::{time_left, WITHHELD};
 use crate::wechat::{errcode, errmsg, Answer, WeChatClient};
 use wechat_wire::codes;
@@ -111,16 +111,16 @@ impl TokenCell {
 
     /// A token good for at least the refresh margin, fetched with `fetch` at most once however many callers ask at
     /// the same time: once per container, and with a shared store once per fleet. Says whether this call fetched it.
-    pub async fn get<F, Fut>(&self, deadline: Instant, fetch: F) -> Result<(SecretString, Acquired), Error>
+    pub async fn get<F, Fut>(&self, deadline: Instant, fetch: F) -> Result<(SecretString, Acquired), TokenError>
     where
         F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<CachedToken, Error>>,
+        Fut: std::future::Future<Output = Result<CachedToken, TokenError>>,
     {
         if let Some(token) = self.fresh_local() {
             return Ok((token, Acquired::Cached));
         }
         // Waiting for another caller's fetch is bounded like an exchange: it ends in time to answer.
-        let timed_out = || Error::token_failure(Failure::Timeout);
+        let timed_out = || TokenError::failure(Failure::Timeout);
         let patience = time_left(deadline).ok_or_else(timed_out)?;
         let _turn = tokio::time::timeout(patience, self.refresh.lock()).await.map_err(|_| timed_out())?;
         // Whoever held the lock before us may have fetched already.
@@ -247,16 +247,20 @@ impl TokenProvider {
     }
 
     /// A token good for at least the refresh margin; see `TokenCell::get`.
-    pub async fn token(&self, client: &WeChatClient, deadline: Instant) -> Result<(SecretString, Acquired), Error> {
+    pub async fn token(
+        &self,
+        client: &WeChatClient,
+        deadline: Instant,
+    ) -> Result<(SecretString, Acquired), TokenError> {
         self.cell.get(deadline, || self.fetch(client, deadline)).await
     }
 
-    async fn fetch(&self, client: &WeChatClient, deadline: Instant) -> Result<CachedToken, Error> {
+    async fn fetch(&self, client: &WeChatClient, deadline: Instant) -> Result<CachedToken, TokenError> {
         let answer = match self.endpoint {
             TokenEndpoint::Stable => client.stable_token(&self.appid, &self.secret, deadline).await,
             TokenEndpoint::Classic => client.classic_token(&self.appid, &self.secret, deadline).await,
         };
-        let answer = answer.map_err(Error::token_failure)?;
+        let answer = answer.map_err(TokenError::failure)?;
         read_answer::<AppToken>(answer)?.cached(now_ms())
     }
 
@@ -268,20 +272,20 @@ impl TokenProvider {
 
 /// A token endpoint's answer read into `T` (its fields by name), or the error it is: WeChat's errcode and errmsg,
 /// or, for an answer of another shape, a failure that withholds its content (it may hold a secret).
-pub(crate) fn read_answer<T: DeserializeOwned>(answer: Answer) -> Result<T, Error> {
+pub(crate) fn read_answer<T: DeserializeOwned>(answer: Answer) -> Result<T, TokenError> {
     serde_json::from_value(Value::Object(succeeded(answer)?)).map_err(|_| withheld())
 }
 
 /// A token or component endpoint's answer if WeChat's errcode says it succeeded, else the error it is.
-pub(crate) fn succeeded(answer: Answer) -> Result<Answer, Error> {
+pub(crate) fn succeeded(answer: Answer) -> Result<Answer, TokenError> {
     match errcode(&answer) {
         codes::OK => Ok(answer),
-        code => Err(Error::Token { method: "", errcode: code, errmsg: errmsg(&answer) }),
+        code => Err(TokenError::Refused { errcode: code, errmsg: errmsg(&answer) }),
     }
 }
 
-fn withheld() -> Error {
-    Error::token_failure(Failure::InvalidJson(WITHHELD.to_owned()))
+fn withheld() -> TokenError {
+    TokenError::failure(Failure::InvalidJson(WITHHELD.to_owned()))
 }
 
 /// An app's token as `cgi-bin/token` and `cgi-bin/stable_token` give it.
@@ -293,13 +297,13 @@ pub(crate) struct AppToken {
 
 impl AppToken {
     /// The token, expiring `expires_in` seconds after `now_ms`.
-    pub fn cached(self, now_ms: u64) -> Result<CachedToken, Error> {
+    pub fn cached(self, now_ms: u64) -> Result<CachedToken, TokenError> {
         issued(self.access_token, self.expires_in, now_ms)
     }
 }
 
 /// A token and its lifetime as an answer gives them: both present, the token not empty, or the answer is refused.
-pub fn issued(value: Option<String>, expires_in: Option<u64>, now_ms: u64) -> Result<CachedToken, Error> {
+pub fn issued(value: Option<String>, expires_in: Option<u64>, now_ms: u64) -> Result<CachedToken, TokenError> {
     match (value.filter(|v| !v.is_empty()), expires_in) {
         (Some(value), Some(expires_in)) => {
             Ok(CachedToken { value: value.into(), expires_at_ms: now_ms + expires_in.saturating_mul(1000) })
@@ -313,7 +317,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn parse_token_at(answer: &Answer, now_ms: u64) -> Result<CachedToken, Error> {
+    fn parse_token_at(answer: &Answer, now_ms: u64) -> Result<CachedToken, TokenError> {
         read_answer::<AppToken>(answer.clone())?.cached(now_ms)
     }
 
@@ -328,8 +332,9 @@ mod tests {
         assert!(t.fresh(7_201_000 - 300_001));
         assert!(!t.fresh(7_201_000 - 300_000));
         let e = parse_token_at(&answer(json!({"errcode":40125,"errmsg":"invalid appsecret rid: x"})), 0).unwrap_err();
+        let e = e.for_method("getPluginList");
         assert_eq!((e.kind(), e.err_code()), ("TokenError", 40125));
-        let e = parse_token_at(&answer(json!({"expires_in":7200})), 0).unwrap_err();
+        let e = parse_token_at(&answer(json!({"expires_in":7200})), 0).unwrap_err().for_method("getPluginList");
         assert_eq!((e.kind(), e.err_code()), ("TokenError", -601001));
         assert!(!format!("{t:?}").contains("abc"));
     }

@@ -12,6 +12,7 @@ use serde_json::Value;
 #[cfg(unix)]
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use wechat_emulator::{Emulator, Enforcement, World, DEMO_APPID, DEMO_PLUGIN, DEMO_SECRET};
+use wx_plugin_manager::error::TokenError;
 use wx_plugin_manager::observe::logging;
 use wx_plugin_manager::{App, Config, Error};
 
@@ -334,17 +335,19 @@ fn platform(command: PlatformCommand) -> ExitCode {
         let Some(platform) = app.caller.tokens.platform() else {
             return Err(Error::Config("WX_COMPONENT_APPID and its settings are not set".to_owned()));
         };
+        // A chore, not a plugin call: its errors name no method.
+        let chore = |e: TokenError| e.for_method("");
         Ok(match command {
             PlatformCommand::Exchange { code } => {
-                let authorization = platform.exchange_code(&app.caller.client, &code, deadline).await?;
+                let authorization = platform.exchange_code(&app.caller.client, &code, deadline).await.map_err(chore)?;
                 serde_json::json!({
                     "authorizerAppid": authorization.authorizer_appid,
                     "pluginPermission": authorization.plugin_permission,
                 })
             }
-            PlatformCommand::Authorized => serde_json::json!({ "authorized": platform.authorized(deadline).await? }),
+            PlatformCommand::Authorized => serde_json::json!({ "authorized": platform.authorized(deadline).await.map_err(chore)? }),
             PlatformCommand::StartPush => {
-                serde_json::json!({ "errMsg": platform.start_push(&app.caller.client, deadline).await?, "errCode": 0 })
+                serde_json::json!({ "errMsg": platform.start_push(&app.caller.client, deadline).await.map_err(chore)?, "errCode": 0 })
             }
         })
     });
