@@ -8,6 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use rand::distr::{Alphanumeric, SampleString};
 use serde_json::{json, Map, Value};
 
+use super::population::Authorization;
+
 /// The permission set (权限集) both plugin endpoints belong to.
 pub const PLUGIN_FUNC_SET: u32 = 40;
 
@@ -125,6 +127,21 @@ pub(crate) fn random(prefix: &str, len: usize) -> String {
 }
 
 impl ComponentDesk {
+    /// The authorisations a world starts with, each granted at `now` with a new refresh token.
+    pub(crate) fn with_authorizations(authorizations: &[Authorization], now: i64) -> ComponentDesk {
+        let mut desk = ComponentDesk::default();
+        for a in authorizations {
+            let cs = desk.components.entry(a.component.clone()).or_default();
+            cs.authorizations.insert(a.authorizer.clone(), Grant::new(a.func_ids.clone(), now));
+            cs.live_order.push((now, a.authorizer.clone()));
+        }
+        // Sorted once: inserting thousands one by one in order would move the list each time.
+        for cs in desk.components.values_mut() {
+            cs.live_order.sort_unstable();
+        }
+        desk
+    }
+
     /// `authorizer`'s authorisation of `component_appid`, unless withdrawn.
     pub(crate) fn live(&self, component_appid: &str, authorizer: &str) -> Option<&Grant> {
         self.components.get(component_appid)?.authorizations.get(authorizer).filter(|a| !a.revoked)
