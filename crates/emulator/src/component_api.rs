@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use http::Method;
 use serde_json::{json, Map, Value};
 
-use super::desk::{random, Grant};
+use super::desk::random;
 use super::platform::{issue_ticket, mint_authorizer_token, TICKET_TTL_SECS};
 use super::state::State;
 use super::tokens::well_formed;
@@ -214,20 +214,15 @@ fn authorizer_list(state: &State, appid: &str, body: &Map<String, Value>) -> Res
     let offset = offset.ok_or(WxError::hinted(codes::DATA_FORMAT_ERROR, "offset must be an integer from 0"))?;
     let count = body.get("count").and_then(Value::as_i64).filter(|n| (1..=MAX_LIST_COUNT).contains(n));
     let count = count.ok_or(WxError::hinted(codes::DATA_FORMAT_ERROR, "count must be an integer from 1 to 500"))?;
-    let mut live: Vec<(&String, &Grant)> = state
-        .platform
-        .components
-        .get(appid)
-        .map(|cs| cs.authorizations.iter().filter(|(_, a)| !a.revoked).collect())
-        .unwrap_or_default();
-    live.sort_by(|x, y| x.1.auth_time.cmp(&y.1.auth_time).then_with(|| x.0.cmp(y.0)));
-    let list: Vec<Value> = live
-        .iter()
-        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
-        .take(usize::try_from(count).unwrap_or(usize::MAX))
+    let Some(cs) = state.platform.components.get(appid) else {
+        return Ok(json!({ "total_count": 0, "list": [] }));
+    };
+    let (offset, count) = (usize::try_from(offset).unwrap_or(usize::MAX), usize::try_from(count).unwrap_or(0));
+    let list: Vec<Value> = cs
+        .live_page(offset, count)
         .map(|(authorizer, a)| {
             json!({ "authorizer_appid": authorizer, "refresh_token": a.refresh_token, "auth_time": a.auth_time })
         })
         .collect();
-    Ok(json!({ "total_count": live.len(), "list": list }))
+    Ok(json!({ "total_count": cs.live_count(), "list": list }))
 }

@@ -1,5 +1,6 @@
-//! The loopback-only control endpoint under `/__emulator/`: reading the state, the log and the counters; scripting
-//! faults; moving the clock; invalidating tokens; resetting; and scripting the open platform's events.
+//! The loopback-only control endpoint under `/__emulator/`: reading the state, the log, the counters and the changes
+//! made; scripting faults and setting fault rates; moving the clock; invalidating tokens; resetting; and scripting
+//! the open platform's events.
 
 use http::{Method, StatusCode};
 use serde::Deserialize;
@@ -8,6 +9,7 @@ use serde_json::json;
 use super::desk::PLUGIN_FUNC_SET;
 use super::invalid::Invalid;
 use super::platform;
+use super::rates::{FaultDraws, FaultRates};
 use super::state::{lock, Fault, Shared, State};
 use super::wire::{json_reply, json_status, not_found, WireReply};
 
@@ -77,6 +79,16 @@ pub(crate) fn control(shared: &Shared, method: &Method, path: &str, body: &[u8])
         (&Method::GET, "/state") => Ok(json_reply(state.snapshot(), "application/json")),
         (&Method::GET, "/requests") => Ok(json_reply(json!(state.log), "application/json")),
         (&Method::GET, "/counters") => Ok(json_reply(json!(state.counters), "application/json")),
+        (&Method::GET, "/changes") => Ok(json_reply(json!(state.usage.changes), "application/json")),
+        (&Method::POST, "/fault_rates") => parse::<FaultRates>(body).and_then(|rates| {
+            rates.validate()?;
+            state.rates = Some(FaultDraws::new(rates));
+            Ok(json_reply(json!(rates), "application/json"))
+        }),
+        (&Method::DELETE, "/fault_rates") => {
+            state.rates = None;
+            Ok(json_reply(json!({ "cleared": true }), "application/json"))
+        }
         (&Method::POST, "/faults") => parse::<ScriptOrder>(body).map(|o| {
             state.script(&o.path, o.fault, o.times);
             json_reply(json!({ "scripted": o.times, "path": o.path }), "application/json")

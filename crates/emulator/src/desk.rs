@@ -8,6 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use rand::distr::{Alphanumeric, SampleString};
 use serde_json::{json, Map, Value};
 
+use super::population::Authorization;
+
 /// The permission set (权限集) both plugin endpoints belong to.
 pub const PLUGIN_FUNC_SET: u32 = 40;
 
@@ -25,8 +27,58 @@ pub(crate) struct ComponentDesk {
 pub(crate) struct ComponentState {
     /// Oldest first.
     pub(crate) tickets: Vec<PushedTicket>,
-    pub(crate) authorizations: BTreeMap<String, Grant>,
+    /// Changed only through `grant` and `withdraw`, which keep `live_order` in step.
+    authorizations: BTreeMap<String, Grant>,
+    /// The live authorisations by auth time, then appid: `api_get_authorizer_list` pages it by index, so a page
+    /// costs its own length however many mini programs authorised.
+    live_order: Vec<(i64, String)>,
     pub(crate) codes: HashMap<String, AuthCode>,
+}
+
+impl ComponentState {
+    /// `authorizer` authorises (again): its grant replaces any earlier one and moves to its auth time's place.
+    pub(crate) fn grant(&mut self, authorizer: &str, grant: Grant) {
+        self.unlist(authorizer);
+        let key = (grant.auth_time, authorizer.to_owned());
+        let at = self.live_order.partition_point(|k| *k < key);
+        self.live_order.insert(at, key);
+        self.authorizations.insert(authorizer.to_owned(), grant);
+    }
+
+    /// `authorizer` withdraws: the grant stays known (revoked), its rotated refresh token dies at once.
+    pub(crate) fn withdraw(&mut self, authorizer: &str) {
+        self.unlist(authorizer);
+        if let Some(a) = self.authorizations.get_mut(authorizer) {
+            a.revoked = true;
+            a.previous_refresh = None;
+        }
+    }
+
+    fn unlist(&mut self, authorizer: &str) {
+        let Some(a) = self.authorizations.get(authorizer).filter(|a| !a.revoked) else {
+            return;
+        };
+        if let Ok(at) = self.live_order.binary_search(&(a.auth_time, authorizer.to_owned())) {
+            self.live_order.remove(at);
+        }
+    }
+
+    /// `authorizer`'s grant, live or revoked, to change its refresh token (never its auth time or revocation).
+    pub(crate) fn grant_mut(&mut self, authorizer: &str) -> Option<&mut Grant> {
+        self.authorizations.get_mut(authorizer)
+    }
+
+    /// How many authorisations are live.
+    pub(crate) fn live_count(&self) -> usize {
+        self.live_order.len()
+    }
+
+    /// The live authorisations from `offset`, at most `count`, oldest first.
+    pub(crate) fn live_page(&self, offset: usize, count: usize) -> impl Iterator<Item = (&str, &Grant)> {
+        let from = offset.min(self.live_order.len());
+        let to = from.saturating_add(count).min(self.live_order.len());
+        self.live_order[from..to].iter().filter_map(|(_, who)| Some((who.as_str(), self.authorizations.get(who)?)))
+    }
 }
 
 #[derive(Debug)]
@@ -47,6 +99,17 @@ pub(crate) struct Grant {
 }
 
 impl Grant {
+    /// A fresh authorisation at `auth_time`, with a new refresh token.
+    pub(crate) fn new(func_ids: Vec<u32>, auth_time: i64) -> Grant {
+        Grant {
+            refresh_token: random("refreshtoken@@@", 64),
+            previous_refresh: None,
+            func_ids,
+            auth_time,
+            revoked: false,
+        }
+    }
+
     pub(crate) fn accepts(&self, refresh_token: &str, now: i64) -> bool {
         self.refresh_token == refresh_token
             || self.previous_refresh.as_ref().is_some_and(|(old, until)| old == refresh_token && now < *until)
@@ -64,6 +127,21 @@ pub(crate) fn random(prefix: &str, len: usize) -> String {
 }
 
 impl ComponentDesk {
+    /// The authorisations a world starts with, each granted at `now` with a new refresh token.
+    pub(crate) fn with_authorizations(authorizations: &[Authorization], now: i64) -> ComponentDesk {
+        let mut desk = ComponentDesk::default();
+        for a in authorizations {
+            let cs = desk.components.entry(a.component.clone()).or_default();
+            cs.authorizations.insert(a.authorizer.clone(), Grant::new(a.func_ids.clone(), now));
+            cs.live_order.push((now, a.authorizer.clone()));
+        }
+        // Sorted once: inserting thousands one by one in order would move the list each time.
+        for cs in desk.components.values_mut() {
+            cs.live_order.sort_unstable();
+        }
+        desk
+    }
+
     /// `authorizer`'s authorisation of `component_appid`, unless withdrawn.
     pub(crate) fn live(&self, component_appid: &str, authorizer: &str) -> Option<&Grant> {
         self.components.get(component_appid)?.authorizations.get(authorizer).filter(|a| !a.revoked)

@@ -21,7 +21,7 @@ use crate::{api_security, platform, pushes, server, DEMO_APPID, DEMO_SECRET};
 pub struct Emulator {
     addr: SocketAddr,
     base_url: String,
-    shared: Shared,
+    pub(crate) shared: Shared,
     stop: watch::Sender<bool>,
     thread: Option<JoinHandle<()>>,
 }

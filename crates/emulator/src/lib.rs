@@ -13,9 +13,10 @@
 //!   own (so it works from sync and async tests alike); script it, move its clock, read its log and counters;
 //! - behind `wxpm invoke`, as the default when no credentials are configured;
 //! - standalone: `wxpm emulator --port 8088 [--state FILE]`, driven by plain HTTP, with a control endpoint under
-//!   `/__emulator/` answered only to loopback peers (`GET state|requests|counters`, `POST faults|clock|invalidate|reset`,
-//!   `DELETE faults`, and `POST platform/push_ticket|platform/authorize|platform/revoke` with
-//!   `{"component", "authorizer", "func_ids"}`, answering the push as `{"query", "body"}`).
+//!   `/__emulator/` answered only to loopback peers (`GET state|requests|counters|changes`,
+//!   `POST faults|fault_rates|clock|invalidate|reset`, `DELETE faults|fault_rates`, and
+//!   `POST platform/push_ticket|platform/authorize|platform/revoke` with `{"component", "authorizer", "func_ids"}`,
+//!   answering the push as `{"query", "body"}`).
 //!
 //! A crate of its own: it shares only the wire with the function (`wechat_wire`: the errcode table, the API-security
 //! envelope, WXBizMsgCrypt), and the function's deployed dependency tree never holds it (CI checks).
@@ -79,6 +80,31 @@
 //! - **Pushes** are POSTed with `Content-Type: text/xml` and `User-Agent: Mozilla/4.0`, a 5 s timeout, and an answer
 //!   other than `success` only logged to stderr (no retry). The decrypted XML uses CDATA for every string field.
 //!
+//! ## Rollouts over thousands of mini programs
+//! - **Generated worlds** ([`World::with_authorizers`]) draw from the seed with SplitMix64, written out in the crate
+//!   so a seed gives the same appids, secrets and plugin states whatever the dependencies' versions. Their
+//!   authorisations ([`Authorization`], a state file's `authorizations`) are granted when the emulator starts (or is
+//!   reset), at the clock's start, with refresh tokens made then (random, not from the seed).
+//! - **`api_get_authorizer_list`'s order** is by auth time, then appid (a generated world's programs all share one
+//!   auth time). A re-authorisation moves the program to the end and a withdrawal removes it, so offset paging across
+//!   such a change may skip or repeat a program, as offset paging over a changing list does.
+//! - **Fault rates** ([`FaultRates`], [`Emulator::set_fault_rates`]): every call to `/wxa/plugin` or
+//!   `/wxa/devplugin` takes one uniform draw of the seed's sequence, in the order calls reach the emulator (the token
+//!   and component endpoints never do). The draw falls in the 5xx band (500, 502, 503, 504 a quarter each, an HTML
+//!   body), then the timeout band, then the busy band (`{"errcode":-1,"errmsg":"system error rid: …"}`), or past
+//!   them. 5xx and busy calls are not processed. A fault scripted for the same call wins; the draw is still taken.
+//! - **Timeout after apply** ([`Fault::TimeoutAfterApply`], the rates' timeout band): the call is processed to the
+//!   end, the change made and counted, then the answer is held `timeout_ms` (30 s by default) and the connection
+//!   closed without one. Held rather than dropped at once, so a client meets its own deadline, as against WeChat;
+//!   one with a longer deadline, or none, sees the connection closed.
+//! - **The plugin quota** (`settings.plugin_daily_quota`, [`Emulator::set_plugin_daily_quota`], off by default)
+//!   counts per appid and per endpoint every call past the token, API security and permission checks; a call over
+//!   the quota answers 45009 (secured for a secured call), changes nothing and is not counted. Its days turn at 00:00
+//!   China Standard Time (UTC+8), when WeChat resets daily quotas; the token endpoints' quotas count UTC days.
+//! - **Changes** ([`Emulator::changes`]): a successful `apply`, `unbind` or `update` counts as `applied` when the
+//!   program's application for the plugin differs after the call, else as `unchanged` (an `update` to the version
+//!   already set). The plugin owner's `/wxa/devplugin` decisions are not counted.
+//!
 //! ## API security (服务端API安全)
 //! - **`enforcement`**: `off` (the console switch is off: a secured call answers 40238, as for an account without
 //!   keys), `optional` (plain calls answered plain, secured calls checked and answered secured) or `required` (a plain
@@ -105,6 +131,7 @@
 //!   an account whose settings need a certificate the world lacks is a start-up error naming the field.
 
 mod api_security;
+mod checks;
 mod component_api;
 mod control;
 mod demo;
@@ -113,12 +140,17 @@ mod emulator;
 mod invalid;
 mod platform;
 mod plugins;
+mod population;
 mod pushes;
+mod rates;
+mod scale;
 mod security_settings;
+mod seeded;
 mod server;
 mod state;
 mod token_api;
 mod tokens;
+mod usage;
 mod wire;
 mod world;
 
@@ -131,10 +163,13 @@ pub use demo::{
 pub use desk::PLUGIN_FUNC_SET;
 pub use emulator::Emulator;
 pub use platform::{AUTH_CODE_TTL_SECS, REFRESH_GRACE_SECS, TICKET_TTL_SECS};
+pub use population::Authorization;
 pub use pushes::PlatformPush;
+pub use rates::FaultRates;
 pub use security_settings::{
     AppApiSecurity, Enforcement, PlatformApiSecurity, PlatformCertKeys, DEFAULT_SIGNING_ORIGIN,
 };
 pub use state::{Fault, LoggedRequest};
 pub use tokens::{Issued, TokenKind, TokenRecord, OVERLAP_SECS};
+pub use usage::Changes;
 pub use world::{Account, Application, Category, Component, PluginInfo, Settings, Status, World};

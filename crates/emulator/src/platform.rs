@@ -66,16 +66,7 @@ pub(crate) fn authorize(
     // Only the newest code of an authorizer can be exchanged.
     cs.codes.retain(|_, c| c.authorizer != authorizer);
     cs.codes.insert(code.clone(), AuthCode { authorizer: authorizer.to_owned(), expires_at });
-    cs.authorizations.insert(
-        authorizer.to_owned(),
-        Grant {
-            refresh_token: random("refreshtoken@@@", 64),
-            previous_refresh: None,
-            func_ids: granted,
-            auth_time: now,
-            revoked: false,
-        },
-    );
+    cs.grant(authorizer, Grant::new(granted, now));
     let info_type = if updated { "updateauthorized" } else { "authorized" };
     let pre_auth_code = random("preauthcode@@@", 64);
     let inner = format!(
@@ -95,10 +86,7 @@ pub(crate) fn revoke(state: &mut State, component_appid: &str, authorizer: &str)
     revoke_access_tokens(state, component_appid, authorizer, now);
     let cs = state.platform.components.entry(component_appid.to_owned()).or_default();
     cs.codes.retain(|_, c| c.authorizer != authorizer);
-    if let Some(a) = cs.authorizations.get_mut(authorizer) {
-        a.revoked = true;
-        a.previous_refresh = None;
-    }
+    cs.withdraw(authorizer);
     let inner = format!(
         "<xml><AppId><![CDATA[{component_appid}]]></AppId><CreateTime>{now}</CreateTime>\
          <InfoType><![CDATA[unauthorized]]></InfoType>\
@@ -118,7 +106,7 @@ pub(crate) fn rotate_refresh_token(
         .platform
         .components
         .get_mut(component_appid)
-        .and_then(|cs| cs.authorizations.get_mut(authorizer))
+        .and_then(|cs| cs.grant_mut(authorizer))
         .filter(|a| !a.revoked)
         .ok_or_else(|| Invalid::Request(format!("{authorizer} has not authorised {component_appid}")))?;
     let new = random("refreshtoken@@@", 64);

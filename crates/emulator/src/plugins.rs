@@ -8,6 +8,7 @@ use super::api_security::{self, Owner, SecurityHeaders, Spoil};
 use super::platform;
 use super::state::State;
 use super::tokens::Caller;
+use super::usage::application;
 use super::wire::{error_body, json_object, require_post, Reply, WxError};
 use super::world::{Application, Status, World};
 use wechat_wire::codes;
@@ -17,6 +18,15 @@ use wechat_wire::codes;
 pub enum PluginEndpoint {
     Plugin,
     DevPlugin,
+}
+
+impl PluginEndpoint {
+    fn path(self) -> &'static str {
+        match self {
+            PluginEndpoint::Plugin => "/wxa/plugin",
+            PluginEndpoint::DevPlugin => "/wxa/devplugin",
+        }
+    }
 }
 
 type PluginResult = Result<Map<String, Value>, WxError>;
@@ -85,13 +95,24 @@ fn call(
         // Both plugin endpoints belong to the platform's permission set 40.
         platform::check_plugin_call(state, token)?;
     }
+    state.usage.admit(appid, endpoint.path(), now, state.world.settings.plugin_daily_quota)?;
     let body = json_object(body)?;
+    let watched = changed_plugin(endpoint, &body).map(|p| (p.to_owned(), application(&state.world, p, appid).cloned()));
     let mut out = state.world.call(endpoint, appid, caller, &body, now)?;
+    if let Some((plugin, before)) = watched {
+        state.usage.record(&state.world, appid, &plugin, before.as_ref());
+    }
     let mut answer = Map::new();
     answer.insert("errcode".into(), json!(0));
     answer.insert("errmsg".into(), json!("ok"));
     answer.append(&mut out);
     Ok(Value::Object(answer))
+}
+
+/// The plugin a call may change a mini program's use of: `apply`, `unbind` and `update` name it.
+fn changed_plugin(endpoint: PluginEndpoint, body: &Map<String, Value>) -> Option<&str> {
+    let changing = matches!(body.get("action").and_then(Value::as_str), Some("apply" | "unbind" | "update"));
+    body.get("plugin_appid").and_then(Value::as_str).filter(|_| endpoint == PluginEndpoint::Plugin && changing)
 }
 
 impl World {

@@ -27,7 +27,7 @@ struct Dropped;
 
 impl std::fmt::Display for Dropped {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("connection dropped by a scripted fault")
+        f.write_str("connection dropped by a fault")
     }
 }
 
@@ -78,9 +78,9 @@ async fn handle(shared: Shared, peer: SocketAddr, req: Request<Incoming>) -> Res
     }
 
     let fault = lock(&shared).receive(method.as_str(), &path, &query, content_type, &body);
-    let (delay, content_type, spoil) = match plan(fault) {
+    let (delay, content_type, spoil, withhold) = match plan(fault) {
         Plan::Instead(reply) => return reply,
-        Plan::Process { delay, content_type, spoil } => (delay, content_type, spoil),
+        Plan::Process { delay, content_type, spoil, withhold } => (delay, content_type, spoil, withhold),
     };
 
     // On a task of its own, so a client that hangs up during the delay does not cancel the change: WeChat too
@@ -93,7 +93,12 @@ async fn handle(shared: Shared, peer: SocketAddr, req: Request<Incoming>) -> Res
         let request = Received { method: &method, path: &path, query: &query, security: &security, body: &body };
         answer(&mut lock(&shared), &request, spoil)
     });
-    Ok(match processed.await.unwrap_or_default() {
+    let reply = processed.await.unwrap_or_default();
+    if let Some(hold) = withhold {
+        tokio::time::sleep(hold).await;
+        return Err(Dropped);
+    }
+    Ok(match reply {
         Some(reply) => reply.into_wire(content_type),
         None => not_found(),
     })
@@ -103,14 +108,16 @@ async fn handle(shared: Shared, peer: SocketAddr, req: Request<Incoming>) -> Res
 enum Plan {
     /// This, without processing the request.
     Instead(Result<WireReply, Dropped>),
-    /// Process the request after `delay`, label the JSON answer `content_type`, and spoil a secured answer.
-    Process { delay: Duration, content_type: &'static str, spoil: Option<Spoil> },
+    /// Process the request after `delay`, label the JSON answer `content_type`, spoil a secured answer, and withhold
+    /// the answer this long, then drop the connection.
+    Process { delay: Duration, content_type: &'static str, spoil: Option<Spoil>, withhold: Option<Duration> },
 }
 
 fn plan(fault: Option<Fault>) -> Plan {
     let mut content_type = "application/json; encoding=utf-8";
     let mut delay = Duration::ZERO;
     let mut spoil = None;
+    let mut withhold = None;
     match fault {
         Some(Fault::Drop) => return Plan::Instead(Err(Dropped)),
         Some(Fault::Errcode { errcode, errmsg }) => {
@@ -142,9 +149,10 @@ fn plan(fault: Option<Fault>) -> Plan {
         Some(Fault::UnknownCertificate) => spoil = Some(Spoil::UnknownCertificate),
         Some(Fault::ForeignAppid) => spoil = Some(Spoil::ForeignAppid),
         Some(Fault::StaleTimestamp) => spoil = Some(Spoil::StaleTimestamp),
+        Some(Fault::TimeoutAfterApply { ms }) => withhold = Some(Duration::from_millis(ms)),
         None => {}
     }
-    Plan::Process { delay, content_type, spoil }
+    Plan::Process { delay, content_type, spoil, withhold }
 }
 
 /// WeChat's answer to a request, or `None` for a path WeChat does not serve. Only the plugin endpoints speak API

@@ -10,7 +10,9 @@ use serde_json::{json, Value};
 
 use super::desk::ComponentDesk;
 use super::invalid::Invalid;
+use super::rates::FaultDraws;
 use super::tokens::TokenLedger;
+use super::usage::PluginUsage;
 use super::world::World;
 
 /// What a scripted answer does instead of (or on top of) the normal one.
@@ -64,6 +66,12 @@ pub enum Fault {
     /// API security: process normally; a secured answer is stamped 360 s in the past, correctly signed and encrypted
     /// with that timestamp: only the freshness check catches it.
     StaleTimestamp,
+    /// Process normally (the change is made), then hold the answer `ms` milliseconds and close the connection
+    /// without one: a client whose deadline passes first sees a timeout, though the change was made.
+    TimeoutAfterApply {
+        /// How long the answer is held before the connection is closed, in milliseconds.
+        ms: u64,
+    },
 }
 
 /// One request as the emulator received it.
@@ -98,7 +106,7 @@ impl LoggedRequest {
 }
 
 /// This machine's wall clock, in unix seconds.
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
@@ -138,6 +146,9 @@ impl Clock {
 
 const LOG_CAPACITY: usize = 100_000;
 
+/// The paths fault rates apply to.
+const PLUGIN_PATHS: [&str; 2] = ["/wxa/plugin", "/wxa/devplugin"];
+
 pub(crate) struct State {
     pub world: World,
     pub initial: World,
@@ -147,19 +158,25 @@ pub(crate) struct State {
     pub log: VecDeque<LoggedRequest>,
     pub counters: BTreeMap<String, u64>,
     pub platform: ComponentDesk,
+    /// Faults drawn at rates on the plugin endpoints, when set.
+    pub rates: Option<FaultDraws>,
+    pub usage: PluginUsage,
 }
 
 impl State {
     pub(crate) fn new(world: World) -> State {
+        let clock = Clock::new(world.now);
         State {
-            clock: Clock::new(world.now),
+            platform: ComponentDesk::with_authorizations(&world.authorizations, clock.now()),
+            clock,
             initial: world.clone(),
             world,
             tokens: TokenLedger::default(),
             faults: HashMap::new(),
             log: VecDeque::new(),
             counters: BTreeMap::new(),
-            platform: ComponentDesk::default(),
+            rates: None,
+            usage: PluginUsage::default(),
         }
     }
 
@@ -189,7 +206,10 @@ impl State {
         content_type: Option<String>,
         body: &[u8],
     ) -> Option<Fault> {
-        let fault = self.next_fault(path);
+        // Every plugin call takes its draw, so the n-th call meets the n-th draw whatever was scripted; a scripted
+        // fault wins over the drawn one.
+        let drawn = self.rates.as_mut().filter(|_| PLUGIN_PATHS.contains(&path)).and_then(FaultDraws::draw);
+        let fault = self.next_fault(path).or(drawn);
         *self.counters.entry(path.to_owned()).or_default() += 1;
         let entry = LoggedRequest {
             method: method.to_owned(),

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::invalid::Invalid;
+use super::population::Authorization;
 use super::security_settings::{is_false, AppApiSecurity, PlatformApiSecurity};
 use wechat_wire::crypt::MsgCrypt;
 
@@ -28,6 +29,9 @@ pub struct World {
     /// The platform side of API security (服务端API安全): the signing origin and the platform certificates.
     #[serde(default)]
     pub api_security: PlatformApiSecurity,
+    /// Mini programs' authorisations of the platforms when the emulator starts; none when absent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authorizations: Vec<Authorization>,
 }
 
 /// A mini program, or a plugin (an account with `plugin` set). Both have their own appid and secret.
@@ -87,7 +91,7 @@ pub struct PluginInfo {
 }
 
 /// One mini program's application for (and, once approved, use of) one plugin.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Application {
     /// The plugin's appid (`plugin_appid` in the plugin calls).
@@ -162,6 +166,9 @@ pub struct Settings {
     pub force_refresh_daily_quota: u32,
     /// The least time between two `force_refresh: true` calls of one appid, in seconds (45011 if closer).
     pub force_refresh_spacing_secs: i64,
+    /// Calls to each plugin endpoint per mini program (or plugin) per day, 45009 beyond; no limit when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin_daily_quota: Option<u32>,
 }
 
 impl Default for Settings {
@@ -175,6 +182,7 @@ impl Default for Settings {
             stable_daily_quota: 500_000,
             force_refresh_daily_quota: 20,
             force_refresh_spacing_secs: 30,
+            plugin_daily_quota: None,
         }
     }
 }
@@ -230,38 +238,6 @@ impl World {
     /// The built-in state (`default_world.json`): the demo accounts and platform, more mini programs and plugins.
     pub fn builtin() -> World {
         serde_json::from_str(include_str!("default_world.json")).expect("the built-in emulator state is valid JSON")
-    }
-
-    /// Checks what serde cannot: unique appids, plugins owned by known accounts, applications between known parties.
-    pub fn validate(&self) -> Result<(), Invalid> {
-        for (i, a) in self.accounts.iter().enumerate() {
-            if self.accounts[..i].iter().any(|b| b.appid == a.appid) {
-                return Err(Invalid::World(format!("account {} appears twice", a.appid)));
-            }
-            if let Some(p) = &a.plugin {
-                if self.account(&p.owner).is_none() {
-                    return Err(Invalid::World(format!("plugin {} is owned by unknown account {}", a.appid, p.owner)));
-                }
-            }
-        }
-        for (i, app) in self.applications.iter().enumerate() {
-            if self.plugin(&app.plugin).is_none() {
-                return Err(Invalid::World(format!("application for unknown plugin {}", app.plugin)));
-            }
-            if self.account(&app.applicant).is_none() {
-                return Err(Invalid::World(format!("application by unknown account {}", app.applicant)));
-            }
-            if self.applications[..i].iter().any(|b| b.plugin == app.plugin && b.applicant == app.applicant) {
-                return Err(Invalid::World(format!("{} applied for {} twice", app.applicant, app.plugin)));
-            }
-        }
-        for (i, c) in self.components.iter().enumerate() {
-            if self.components[..i].iter().any(|b| b.appid == c.appid) || self.account(&c.appid).is_some() {
-                return Err(Invalid::World(format!("component {} appears twice", c.appid)));
-            }
-            c.validate()?;
-        }
-        self.api_security.validate(self.api_security_keys())
     }
 
     /// Every mini program, plugin and platform with API security keys, and its keys.

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use wechat_emulator::{Emulator, Fault, Status, World, DEMO_APPID, DEMO_PLUGIN, DEMO_SECRET, OVERLAP_SECS};
 
+mod rollout;
+
 const BUYER1: &str = "wxbuyer000000001";
 const BUYER2: &str = "wxbuyer000000002";
 const BUYER3: &str = "wxbuyer000000003";
