@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use serde_json::{json, Value};
-use wechat_emulator::Emulator;
+use wechat_emulator::{Emulator, DEMO_APPID, DEMO_SECRET};
 use wx_plugin_manager::edge::handle;
 use wx_plugin_manager::observe::Usage;
 use wx_plugin_manager::present;
@@ -59,9 +59,14 @@ fn response_to_result(c: &mut Criterion) {
 
 fn whole_invocation_on_loopback(c: &mut Criterion) {
     let emulator = Emulator::start().unwrap();
-    let mut env = emulator.demo_env();
-    env.insert("WX_METRICS".into(), "off".into());
-    let config = Config::from_lookup(|name| env.get(name).cloned()).unwrap();
+    let config = Config::from_lookup(|name| match name {
+        "WX_APPID" => Some(DEMO_APPID.to_owned()),
+        "WX_SECRET" => Some(DEMO_SECRET.to_owned()),
+        "WX_API_BASE" => Some(emulator.base_url().to_owned()),
+        "WX_METRICS" => Some("off".to_owned()),
+        _ => None,
+    })
+    .unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let app = App::new(&config).unwrap();
     let event = json!({"action":"list"});

@@ -9,7 +9,8 @@
 //! # Layout
 //!
 //! One request flows one way. Each module imports only from the ones after it in this list, never from one before
-//! it; most are private, and the root re-exports what a user of the library needs.
+//! it. The composition, the call path, the operations, the configuration, the secrets and the clock are private; the
+//! root re-exports what a user of the library needs from them.
 //!
 //! - [`edge`]: the ways in, each a function over the container's [`App`]: [`edge::handle_payload`],
 //!   [`edge::handle`], [`edge::invoke`]; [`edge::lambda::run`] is the Lambda binary's whole life (the Runtime API
@@ -43,12 +44,17 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::time::{Duration, Instant};
 //!
-//! use wechat_emulator::Emulator;
+//! use wechat_emulator::{Emulator, DEMO_APPID, DEMO_SECRET};
 //! use wx_plugin_manager::{App, Config};
 //!
 //! let wechat = Emulator::start()?; // WeChat, on a loopback port
-//! let env = wechat.demo_env(); // WX_APPID, WX_SECRET and WX_API_BASE of its demo mini program
-//! let app = App::new(&Config::from_lookup(|name| env.get(name).cloned())?)?; // what a cold start builds
+//! // What a cold start builds from its environment: here the emulator's demo mini program.
+//! let app = App::new(&Config::from_lookup(|name| match name {
+//!     "WX_APPID" => Some(DEMO_APPID.to_owned()),
+//!     "WX_SECRET" => Some(DEMO_SECRET.to_owned()),
+//!     "WX_API_BASE" => Some(wechat.base_url().to_owned()),
+//!     _ => None,
+//! })?)?;
 //!
 //! let event = serde_json::json!({ "action": "list" });
 //! let deadline = Instant::now() + Duration::from_secs(3);

@@ -5,11 +5,13 @@
 //! `function/` (actions, errors, tokens, secrets, logging, metrics, properties, faults ← `function_*.rs`,
 //! `logging.rs`, `metrics.rs`, `properties.rs`, `fault_suite.rs`), `gateway/` (← `gateway.rs`), `stores/` (redis,
 //! dynamodb, shared ← `redis_cache.rs`, `dynamodb_store.rs`, `shared_store.rs`), `platform/` (← `platform.rs`),
-//! `api_security/` (← `api_security.rs`), `emulator/` (the function reading the emulator's pushes and sealed
-//! answers ← `emulator_platform.rs`, `emulator_api_security.rs`), `lambda/` (the binary, the Runtime API, the
+//! `api_security/` (← `api_security.rs`), `emulator/` (the emulator as WeChat's open platform and its API-security
+//! layer over loopback, read with the function's push reader and a small client on the wire crate: they stay with the
+//! function because they use its push reader ← `emulator_platform.rs`, `emulator_api_security.rs`), `lambda/` (the binary, the Runtime API, the
 //! Secrets extension ← `lambda_binary.rs`, `runtime_api_selftest.rs`, `secrets_extension.rs`). The emulator's own
-//! tests are in `crates/emulator/tests`, `wxpm`'s in `crates/wxpm/tests`, the official API-security vectors in
-//! `crates/wire/tests`.
+//! tests are in `crates/emulator/tests` (← `emulator.rs`), `wxpm`'s in `crates/wxpm/tests` (← `emulator_cli.rs`,
+//! `events.rs`, `platform_cli.rs`, and the two wxpm tests of `api_security.rs` and `function_secrets.rs`), the
+//! official API-security vectors in `crates/wire/tests` (← `api_security_vectors.rs`).
 
 mod api_security;
 mod emulator;

@@ -1,10 +1,11 @@
-//! Logs: each invocation writes one JSON line, its [`Record`] (the log fields and, unless `WX_METRICS=off`, its
+//! Logs: each invocation writes one JSON line, its `Record` (the log fields and, unless `WX_METRICS=off`, its
 //! CloudWatch EMF metrics in the same object); everything else goes through `tracing`.
 //!
 //! The level is `RUST_LOG` when set, else Lambda's `AWS_LAMBDA_LOG_LEVEL` (the function's application log level),
 //! else `info`. `AWS_LAMBDA_LOG_FORMAT=Text` writes `tracing`'s lines as text; records stay JSON, as EMF needs.
-//! Whatever the level, the HTTP crates stay at `warn`: reqwest logs request URLs at `debug`, and ours carry
-//! `access_token` and, on the classic endpoint, the secret.
+//! Whatever the level, the HTTP crates stay at `warn`: their debug and trace lines may name a request's URL (reqwest's
+//! do, for the stores' and the Secrets extension's calls), and the WeChat client's URLs carry `access_token` and, on
+//! the classic endpoint, the secret.
 
 use std::io::Write;
 use std::sync::{Mutex, OnceLock, PoisonError};
@@ -96,7 +97,7 @@ pub fn init(target: Target) {
 
 /// How an HTTP request through a gateway went, for its invocation's record.
 #[derive(Debug, Clone, Copy)]
-pub struct Http {
+pub(crate) struct Http {
     /// Which gateway sent the request (`rest_api`, `http_api`, `function_url`, `alb`).
     pub gateway: &'static str,
     /// What authenticated it; `None` when it was refused.
@@ -107,7 +108,7 @@ pub struct Http {
 
 /// One invocation, as its one line tells it.
 #[derive(Debug, Clone)]
-pub struct Record<'a> {
+pub(crate) struct Record<'a> {
     /// The request id, errCode, latency and usage: the metrics' figures, which the log fields repeat.
     pub sample: Sample<'a>,
     /// `INFO` for an answer, `WARN` for a failure or a refusal.

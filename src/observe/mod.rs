@@ -1,4 +1,4 @@
-//! What the function tells its operators: one line per invocation (`Outcome` → [`logging::Record`]), holding the
+//! What the function tells its operators: one line per invocation (`Outcome` → `logging::Record`), holding the
 //! log fields and the CloudWatch EMF metrics (`metrics`); everything else goes through `tracing`.
 //!
 //! Knows nothing of the app: the edge and the call path describe what happened as an `Outcome`, and this writes it.

@@ -303,7 +303,7 @@ impl AppToken {
 }
 
 /// A token and its lifetime as an answer gives them: both present, the token not empty, or the answer is refused.
-pub fn issued(value: Option<String>, expires_in: Option<u64>, now_ms: u64) -> Result<CachedToken, TokenError> {
+pub(crate) fn issued(value: Option<String>, expires_in: Option<u64>, now_ms: u64) -> Result<CachedToken, TokenError> {
     match (value.filter(|v| !v.is_empty()), expires_in) {
         (Some(value), Some(expires_in)) => {
             Ok(CachedToken { value: value.into(), expires_at_ms: now_ms + expires_in.saturating_mul(1000) })

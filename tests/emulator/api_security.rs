@@ -1,6 +1,6 @@
 //! The emulator's API security (服务端API安全) over real HTTP on loopback, driven by a small client written here on the
 //! wire primitives: secured calls and their sealed, signed answers; enforcement; each plain layer error; rotation;
-//! the four spoiled answers; third-party mode; and what `wxpm emulator` tells the user.
+//! the four spoiled answers; third-party mode.
 
 use std::collections::HashMap;
 use std::time::Duration;

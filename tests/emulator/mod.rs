@@ -1,4 +1,5 @@
-//! The function reading what the emulator sends: its pushes and its API-security answers.
+//! The emulator as WeChat's open platform and its API-security layer, over loopback. They stay in the function's
+//! suite because they read the emulator's pushes with the function's own reader (`platform::push`).
 
 mod api_security;
 mod platform;

@@ -15,7 +15,7 @@ use crate::security_settings::{AppApiSecurity, Enforcement};
 use crate::state::{lock, Fault, LoggedRequest, Shared, State};
 use crate::tokens::TokenRecord;
 use crate::world::{Status, World};
-use crate::{api_security, platform, pushes, server, DEMO_APPID, DEMO_SECRET};
+use crate::{api_security, platform, pushes, server};
 
 /// A running emulator. Dropping it stops the server.
 pub struct Emulator {
@@ -71,15 +71,6 @@ impl Emulator {
     /// `http://127.0.0.1:PORT`, to use as `WX_API_BASE`.
     pub fn base_url(&self) -> &str {
         &self.base_url
-    }
-
-    /// The environment the function needs to act as the demo mini program against this emulator: `WX_APPID`,
-    /// `WX_SECRET` and `WX_API_BASE` (the function's `Config::from_lookup` reads it).
-    pub fn demo_env(&self) -> std::collections::HashMap<String, String> {
-        [("WX_APPID", DEMO_APPID), ("WX_SECRET", DEMO_SECRET), ("WX_API_BASE", &self.base_url)]
-            .into_iter()
-            .map(|(name, value)| (name.to_owned(), value.to_owned()))
-            .collect()
     }
 
     /// The virtual time, in unix seconds.

@@ -179,6 +179,9 @@ mod tests {
     }
 
     #[test]
+    // Was `each_ticket_push_carries_a_new_ticket_that_the_push_reader_accepts`, which read the push with the function's
+    // reader; the emulator no longer depends on the function, so it opens the push with the wire's WXBizMsgCrypt and
+    // reads the XML. The function reading these pushes is tested in the function's suite (tests/emulator/platform.rs).
     fn each_ticket_push_carries_a_new_ticket_signed_and_encrypted_for_the_platform() {
         let mut state = state();
         let first = issue_ticket(&mut state, DEMO_COMPONENT_APPID).unwrap().push;

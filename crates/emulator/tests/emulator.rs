@@ -1,5 +1,7 @@
 //! The WeChat emulator over real HTTP on loopback: plugin state machine, token semantics, protocol errors, faults,
 //! the request log and the control endpoint.
+//!
+//! Moved from the function's `tests/emulator.rs` when the emulator became a crate of its own; names unchanged.
 
 use std::time::{Duration, Instant};
 

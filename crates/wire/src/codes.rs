@@ -1,5 +1,6 @@
 //! The one table of WeChat `errcode`s this project knows: what each means to a caller, and the text WeChat sends
-//! with it. The function classifies WeChat's answers with it (its call path and gateway); the emulator answers with it.
+//! with it. The function classifies WeChat's answers with it (its call path, its gateway, its platform mode); the
+//! emulator answers with it.
 
 /// How a caller should treat an errcode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,8 @@
 //! Known answers: WeChat's own worked example of API security (服务端 API 签名加密指南 §3.1.2, §3.2.2, §4.1.2,
 //! §4.2.1), as ../shared/spec/api-security.md §9 gives it. The key files under fixtures/api-security/ are that
 //! guide's public example key and certificate, not secrets.
+//!
+//! Moved from the function's `tests/api_security_vectors.rs` with the envelope into the wire crate; names unchanged.
 
 use ring::signature::{UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
 use rustls_pki_types::pem::PemObject;

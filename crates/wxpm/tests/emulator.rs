@@ -1,5 +1,7 @@
 //! `wxpm emulator` as users run it: a real process serving on a port, with the built-in state or a state file, that
 //! leaves nothing behind in the temp directory unless told where to keep its key files.
+//!
+//! Moved from the function's `tests/emulator_cli.rs` when `wxpm` became a crate of its own; names unchanged.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

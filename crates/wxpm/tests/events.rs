@@ -1,5 +1,7 @@
 //! Every file in events/ gives, through `wxpm invoke` on the embedded emulator, the answer the README's table shows;
 //! and the table lists every file.
+//!
+//! Moved from the function's `tests/events.rs` when `wxpm` became a crate of its own; names unchanged.
 
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};

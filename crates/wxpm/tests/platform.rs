@@ -1,4 +1,6 @@
 //! `wxpm platform` as an operator runs it: the real CLI with the function's settings, a real Redis, the emulator.
+//!
+//! Moved from the function's `tests/platform_cli.rs` when `wxpm` became a crate of its own; names unchanged.
 
 use std::process::Command;
 

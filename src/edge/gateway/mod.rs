@@ -2,7 +2,7 @@
 //! function URLs and Application Load Balancers. The raw event says which one sent it (or that it is a direct
 //! invocation); the request is admitted only when authenticated, then computed exactly as a direct invocation, and
 //! answered in the gateway's own response shape. A WeChat push (a POST signed in its query) is read, not judged:
-//! its query values and body are handed on as a [`PushRequest`], and the platform checks the signature.
+//! its query values and body are handed on as a `PushRequest`, and the platform checks the signature.
 
 use aws_lambda_events::alb::{AlbTargetGroupRequest, AlbTargetGroupResponse};
 use aws_lambda_events::apigw::{
@@ -21,7 +21,7 @@ use crate::present;
 use wechat_wire::codes::{self, Class};
 
 /// The largest body accepted, decoded.
-pub const MAX_BODY: usize = 64 * 1024;
+pub(crate) const MAX_BODY: usize = 64 * 1024;
 const JSON_UTF8: &str = "application/json; charset=utf-8";
 
 /// Which HTTP front end sent a request: it decides how the event is read and the answer shaped.
@@ -76,7 +76,7 @@ pub struct HttpRequest {
 /// A WeChat push as the gateway read it: the query values its signature covers, as sent, and its body. Verifying
 /// them is the platform's.
 #[derive(Debug)]
-pub struct PushRequest<'a> {
+pub(crate) struct PushRequest<'a> {
     /// The query's `msg_signature`.
     pub msg_signature: &'a str,
     /// The query's `timestamp`: text, as it is signed.
@@ -90,7 +90,7 @@ pub struct PushRequest<'a> {
 /// An HTTP answer, before it takes the gateway's shape.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
-    /// The HTTP status: 200 for a result, else as [`status_of`] maps the error.
+    /// The HTTP status: 200 for a result, else as `status_of` maps the error.
     pub status: u16,
     /// The result or `{errCode, errMsg}` as JSON; a bare string (`success`) is sent as text.
     pub body: Value,
@@ -132,7 +132,7 @@ impl Reply {
 }
 
 /// The one status table: what each failure is over HTTP.
-pub fn status_of(error: &Error) -> u16 {
+pub(crate) fn status_of(error: &Error) -> u16 {
     match error {
         Error::InvalidEvent { .. } => 400,
         Error::WxApi { errcode, .. } => match codes::class(*errcode) {
@@ -311,7 +311,7 @@ impl HttpRequest {
     }
 
     /// A WeChat push (a POST signed in its query), with its body: authenticated by its signature, not the gateway.
-    pub fn push(&self) -> Option<Result<PushRequest<'_>, Reply>> {
+    pub(crate) fn push(&self) -> Option<Result<PushRequest<'_>, Reply>> {
         let [msg_signature, timestamp, nonce] = self.signed.as_ref()?;
         if self.method != "POST" {
             return None;

@@ -17,7 +17,7 @@ use wechat_wire::envelope::{
 };
 
 /// How far an answer's timestamp may be from this clock (a peer convention; WeChat documents none).
-pub const FRESHNESS_SECS: u64 = 300;
+pub(crate) const FRESHNESS_SECS: u64 = 300;
 
 const APPID: &str = "wechatmp-appid";
 const TIMESTAMP: &str = "wechatmp-timestamp";
