@@ -7,7 +7,7 @@ use super::fields::{Body, Field, Fields, REASON};
 use super::{Action, Operation, Parse};
 
 /// WeChat's path for every operation here.
-pub(super) const PATH: &str = "/wxa/devplugin";
+pub(super) const PATH: &str = wechat_wire::paths::DEV_PLUGIN;
 const PAGE: Field = Field::positive("page", "page");
 const NUM: Field = Field::positive("num", "num");
 /// The applicant mini program.

@@ -6,7 +6,7 @@ use super::fields::{Body, Field, Fields, REASON};
 use super::{Action, Operation};
 
 /// WeChat's path for every operation here.
-pub(super) const PATH: &str = "/wxa/plugin";
+pub(super) const PATH: &str = wechat_wire::paths::PLUGIN;
 const PLUGIN_APPID: Field = Field::text("pluginAppid", "plugin_appid");
 const USER_VERSION: Field = Field::text("userVersion", "user_version");
 

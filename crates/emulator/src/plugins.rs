@@ -11,7 +11,7 @@ use super::tokens::Caller;
 use super::usage::application;
 use super::wire::{error_body, json_object, require_post, Reply, WxError};
 use super::world::{Application, Status, World};
-use wechat_wire::codes;
+use wechat_wire::{codes, paths};
 
 /// The two plugin endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,10 +21,15 @@ pub enum PluginEndpoint {
 }
 
 impl PluginEndpoint {
+    /// The endpoint served at `path`, if it is one of the two.
+    pub fn at(path: &str) -> Option<PluginEndpoint> {
+        [PluginEndpoint::Plugin, PluginEndpoint::DevPlugin].into_iter().find(|endpoint| endpoint.path() == path)
+    }
+
     fn path(self) -> &'static str {
         match self {
-            PluginEndpoint::Plugin => "/wxa/plugin",
-            PluginEndpoint::DevPlugin => "/wxa/devplugin",
+            PluginEndpoint::Plugin => paths::PLUGIN,
+            PluginEndpoint::DevPlugin => paths::DEV_PLUGIN,
         }
     }
 }

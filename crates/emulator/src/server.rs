@@ -163,11 +163,12 @@ fn answer(state: &mut State, request: &Received<'_>, spoil: Option<Spoil>) -> Op
     if let Some(result) = component_api::answer(state, method, path, query, body, now) {
         return Some(Reply::Json(result.unwrap_or_else(|e| error_body(&e))));
     }
+    if let Some(endpoint) = PluginEndpoint::at(path) {
+        return Some(plugin_call(state, endpoint, request, spoil, now));
+    }
     let result = match path {
         "/cgi-bin/token" => classic_token(state, method, query, now),
         "/cgi-bin/stable_token" => stable_token(state, method, body, now),
-        "/wxa/plugin" => return Some(plugin_call(state, PluginEndpoint::Plugin, request, spoil, now)),
-        "/wxa/devplugin" => return Some(plugin_call(state, PluginEndpoint::DevPlugin, request, spoil, now)),
         _ => return None,
     };
     Some(Reply::Json(result.unwrap_or_else(|e| error_body(&e))))

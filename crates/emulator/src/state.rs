@@ -14,6 +14,7 @@ use super::rates::FaultDraws;
 use super::tokens::TokenLedger;
 use super::usage::PluginUsage;
 use super::world::World;
+use wechat_wire::paths;
 
 /// What a scripted answer does instead of (or on top of) the normal one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,7 +148,7 @@ impl Clock {
 const LOG_CAPACITY: usize = 100_000;
 
 /// The paths fault rates apply to.
-const PLUGIN_PATHS: [&str; 2] = ["/wxa/plugin", "/wxa/devplugin"];
+const PLUGIN_PATHS: [&str; 2] = [paths::PLUGIN, paths::DEV_PLUGIN];
 
 pub(crate) struct State {
     pub world: World,
