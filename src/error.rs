@@ -202,7 +202,7 @@ impl Error {
                 method,
                 format_args!("cannot get access_token: the platform's store is unavailable: {failure}"),
             ),
-            Error::Config(why) => present::fail_message("", format_args!("configuration error: {why}")),
+            Error::Config(why) => present::fail_message(present::NO_METHOD, format_args!("configuration error: {why}")),
         }
     }
 

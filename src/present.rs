@@ -10,6 +10,10 @@ use crate::case::{self, CamelKeys};
 /// How much of a broken answer an error quotes.
 const EXCERPT: usize = 200;
 
+/// The `<method>` of an errMsg when no method is known (an event whose action cannot be read, a configuration error,
+/// a platform chore): the text is `openapi.pluginManager:fail …`.
+pub const NO_METHOD: &str = "";
+
 /// `openapi.pluginManager.<method>`, or `openapi.pluginManager` when no method is known.
 pub fn prefix(method: &str) -> String {
     prefixed(method, "")

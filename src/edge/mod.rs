@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::app::App;
 use crate::error::Error;
 use crate::observe::{Outcome, RequestIds, Usage};
-use crate::operation::NO_METHOD;
+use crate::present;
 
 /// One invocation's payload as the Runtime API delivers it: JSON, or refused as [`Error::InvalidEvent`] with its
 /// record like any other invalid event (Lambda's Invoke API takes only JSON; local runtimes pass anything).
@@ -29,7 +29,8 @@ pub async fn handle_payload<'a>(
     match serde_json::from_slice(payload) {
         Ok(event) => handle(app, event, deadline, ids).await,
         Err(e) => {
-            let error = Error::InvalidEvent { method: NO_METHOD, detail: format!("the event is not JSON ({e})") };
+            let error =
+                Error::InvalidEvent { method: present::NO_METHOD, detail: format!("the event is not JSON ({e})") };
             let result = Err(error);
             Outcome::of(&result, "invalid", Usage::default(), started).write(ids, "", None, app.metrics);
             result

@@ -19,6 +19,7 @@ use plugin::List;
 pub use plugin::{Apply, Unbind, Update};
 
 use crate::error::Error;
+use crate::present::NO_METHOD;
 use crate::wechat::is_appid;
 
 /// One validated request: an action's type, which knows its own parameters and body.
@@ -109,9 +110,6 @@ const ACTIONS: [&Action; 8] = [
     &DevRefuse::ACTION,
     &DevDelete::ACTION,
 ];
-
-/// The `<method>` of errMsg when the action itself could not be read.
-pub(crate) const NO_METHOD: &str = "";
 
 impl Operation {
     /// Reads a direct-invocation event. Anything doubtful is refused, naming the field.

@@ -13,6 +13,7 @@ use serde_json::Value;
 use wechat_emulator::{Emulator, DEMO_APPID, DEMO_SECRET};
 use wx_plugin_manager::error::TokenError;
 use wx_plugin_manager::observe::logging;
+use wx_plugin_manager::present;
 use wx_plugin_manager::{App, Config, Error};
 
 mod emulator;
@@ -145,7 +146,7 @@ fn read_event(source: EventSource) -> Result<Value, ExitCode> {
     };
     serde_json::from_slice(&bytes).map_err(|e| {
         let detail = format!("the event is not JSON: {e}");
-        report(Err(Error::InvalidEvent { method: "", detail }))
+        report(Err(Error::InvalidEvent { method: present::NO_METHOD, detail }))
     })
 }
 
@@ -164,7 +165,7 @@ fn platform(command: PlatformCommand) -> ExitCode {
             return Err(Error::Config("WX_COMPONENT_APPID and its settings are not set".to_owned()));
         };
         // A chore, not a plugin call: its errors name no method.
-        let chore = |e: TokenError| e.for_method("");
+        let chore = |e: TokenError| e.for_method(present::NO_METHOD);
         Ok(match command {
             PlatformCommand::Exchange { code } => {
                 let authorization = platform.exchange_code(&app.caller.client, &code, deadline).await.map_err(chore)?;

@@ -116,7 +116,7 @@ impl Reply {
 
     /// A failure answered at the HTTP edge, with its own `errCode`.
     pub fn failed(status: u16, err_code: i64, detail: &str) -> Reply {
-        let body = present::thrown(err_code, present::fail_message("", format_args!("{detail}")));
+        let body = present::thrown(err_code, present::fail_message(present::NO_METHOD, format_args!("{detail}")));
         Reply { status, body, headers: Vec::new() }
     }
 

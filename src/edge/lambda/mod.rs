@@ -144,7 +144,8 @@ async fn answer(
         // Serialising a `Value` cannot fail (its keys are strings); were it to, the invocation still gets an answer.
         Some(Ok(Err(_))) | None => {
             tracing::error!(request_id = %invocation.request_id, "the invocation panicked or its result was not JSON");
-            let thrown = present::thrown(SYSTEM, present::fail_message("", format_args!("internal error")));
+            let thrown =
+                present::thrown(SYSTEM, present::fail_message(present::NO_METHOD, format_args!("internal error")));
             let body = present::lambda_error(PANIC, &thrown);
             api.fail(invocation, PANIC, body.to_string().into_bytes()).await
         }
