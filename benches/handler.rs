@@ -1,15 +1,20 @@
 //! The function's own work per invocation, without the network: reading an event into WeChat's request, and turning
 //! WeChat's answer into wx-server-sdk's result. Plus one whole invocation against the emulator on loopback, for scale.
 
+#[path = "../tests/support/demo.rs"]
+#[allow(dead_code)]
+mod demo;
+
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use demo::demo_config;
 use serde_json::{json, Value};
-use wechat_emulator::{Emulator, DEMO_APPID, DEMO_SECRET};
+use wechat_emulator::Emulator;
 use wx_plugin_manager::edge::handle;
 use wx_plugin_manager::observe::Usage;
 use wx_plugin_manager::present;
-use wx_plugin_manager::{App, Config, Operation, Request};
+use wx_plugin_manager::{App, Operation, Request};
 
 fn event_to_request(c: &mut Criterion) {
     let events = [
@@ -59,14 +64,7 @@ fn response_to_result(c: &mut Criterion) {
 
 fn whole_invocation_on_loopback(c: &mut Criterion) {
     let emulator = Emulator::start().unwrap();
-    let config = Config::from_lookup(|name| match name {
-        "WX_APPID" => Some(DEMO_APPID.to_owned()),
-        "WX_SECRET" => Some(DEMO_SECRET.to_owned()),
-        "WX_API_BASE" => Some(emulator.base_url().to_owned()),
-        "WX_METRICS" => Some("off".to_owned()),
-        _ => None,
-    })
-    .unwrap();
+    let config = demo_config(&emulator, &[("WX_METRICS", "off")]);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let app = App::new(&config).unwrap();
     let event = json!({"action":"list"});

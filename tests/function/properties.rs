@@ -4,12 +4,13 @@
 
 use std::time::{Duration, Instant};
 
+use crate::support::demo::demo_config;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
-use wechat_emulator::{Emulator, DEMO_APPID, DEMO_SECRET};
+use wechat_emulator::Emulator;
 use wx_plugin_manager::case::{camel_to_snake, snake_to_camel};
 use wx_plugin_manager::edge::gateway::{self, Inbound};
-use wx_plugin_manager::{App, Config, Error, Operation};
+use wx_plugin_manager::{App, Error, Operation};
 
 const CASES: u32 = 1024;
 
@@ -162,14 +163,7 @@ proptest! {
 #[test]
 fn no_invalid_event_reaches_wechat() {
     let emulator = Emulator::start().unwrap();
-    let config = Config::from_lookup(|name| match name {
-        "WX_APPID" => Some(DEMO_APPID.to_owned()),
-        "WX_SECRET" => Some(DEMO_SECRET.to_owned()),
-        "WX_API_BASE" => Some(emulator.base_url().to_owned()),
-        "WX_METRICS" => Some("off".to_owned()),
-        _ => None,
-    })
-    .unwrap();
+    let config = demo_config(&emulator, &[("WX_METRICS", "off")]);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let app = runtime.block_on(async { App::new(&config) }).unwrap();
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(CASES));

@@ -2,6 +2,7 @@
 //! against the emulator, a Secrets Manager extension stand-in, dynalite and the fleet's stores. Process helpers every
 //! crate's tests use (temp paths, redis-server, the leak checks) are the `testkit` crate's.
 
+pub mod demo;
 pub mod dynalite;
 pub mod extension;
 pub mod function;

@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use wechat_emulator::{Emulator, DEMO_APPID, DEMO_SECRET};
+use wechat_emulator::Emulator;
 
+use super::demo::demo_env;
 use super::function::Function;
 use super::runtime_api::{Outcome, RuntimeApi};
 
@@ -26,8 +27,8 @@ impl Setup {
     /// The demo mini program's function on `emu` (set up as the test needs it); `extra` adds or overrides.
     pub fn with_emulator(emu: Emulator, extra: &[(&str, &str)]) -> Setup {
         let api = RuntimeApi::start();
-        let base = emu.base_url().to_owned();
-        let mut env = vec![("WX_APPID", DEMO_APPID), ("WX_SECRET", DEMO_SECRET), ("WX_API_BASE", base.as_str())];
+        let demo = demo_env(&emu);
+        let mut env: Vec<(&str, &str)> = demo.iter().map(|(k, v)| (*k, v.as_str())).collect();
         env.extend_from_slice(extra);
         let function = Function::spawn(&api, &env);
         Setup { emu, api, function }
