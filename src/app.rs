@@ -9,6 +9,7 @@ use crate::call::TokenSource;
 use crate::config::{ApiSecuritySetting, Config, Credentials, TokenCache};
 use crate::error::Error;
 use crate::platform::Platform;
+use crate::rollout::Rollouts;
 use crate::token::{DurableStore, DynamoStore, MemoryStore, RedisStore, TokenProvider, TokenStore};
 use crate::wechat::security::ApiSecurity;
 use crate::wechat::WeChatClient;
@@ -24,6 +25,8 @@ pub struct App {
     pub gateway_key: Option<SecretString>,
     /// `WX_METRICS`: whether each invocation's line carries its EMF metrics.
     pub metrics: bool,
+    /// A third-party platform's rollouts (its store and its queue); `None` for one mini program's function.
+    pub rollouts: Option<Rollouts>,
 }
 
 impl App {
@@ -42,6 +45,7 @@ impl App {
             TokenCache::DynamoDb { table } => Some(both(DynamoStore::from_env(table).map_err(store_error)?)),
         };
         let shared = fleet.as_ref().map(|(tokens, _)| tokens.clone());
+        let mut rollouts = None;
         let tokens = match &config.credentials {
             Credentials::Fixed { token, .. } => TokenSource::Fixed(token.clone()),
             Credentials::App { appid, secret } => {
@@ -59,6 +63,8 @@ impl App {
                         Arc::new(MemoryStore::default())
                     }
                 };
+                let env = |name: &str| std::env::var(name).ok();
+                rollouts = Some(Rollouts::new(&platform.appid, durable.clone(), &config.rollouts, env)?);
                 TokenSource::Platform(Platform::new(platform, durable, shared)?)
             }
             Credentials::Stored { secret, .. } => {
@@ -66,7 +72,7 @@ impl App {
             }
         };
         let caller = PluginCaller::new(client, tokens);
-        Ok(App { caller, gateway_key: config.gateway_key.clone(), metrics: config.metrics })
+        Ok(App { caller, gateway_key: config.gateway_key.clone(), metrics: config.metrics, rollouts })
     }
 
     /// The cold start: the environment read once, a stored secret fetched, the state built.

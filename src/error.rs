@@ -20,6 +20,8 @@ pub mod sdk_codes {
     pub const NOT_AUTHORISED: i64 = -602002;
     /// Ours: a third-party platform's store (Redis) could not be read or written.
     pub const STORE_UNAVAILABLE: i64 = -602003;
+    /// Ours: a rollout's queue could not take its messages.
+    pub const QUEUE_UNAVAILABLE: i64 = -602005;
     /// Ours: with API security on, an answer failed a check (signature, certificate, appid, time, decryption), or
     /// the request could not be sealed.
     pub const UNVERIFIED: i64 = -602004;
@@ -159,6 +161,16 @@ pub enum Error {
         /// How the exchange failed.
         failure: Failure,
     },
+    /// A rollout could not be started or read: the platform's store or the rollout queue failed.
+    #[error("{}", self.err_msg())]
+    Rollout {
+        /// The `<method>` of errMsg (`rolloutStart`, `rolloutStatus`, `rolloutReport`).
+        method: &'static str,
+        /// [`sdk_codes::STORE_UNAVAILABLE`] or [`sdk_codes::QUEUE_UNAVAILABLE`].
+        errcode: i64,
+        /// What failed, and what to do.
+        detail: String,
+    },
     /// The function is not configured to run.
     #[error("{}", self.err_msg())]
     Config(String),
@@ -172,6 +184,7 @@ impl Error {
             Error::InvalidEvent { .. } => "InvalidEvent",
             Error::Token { .. } | Error::Store { .. } => "TokenError",
             Error::Upstream { .. } => "UpstreamError",
+            Error::Rollout { .. } => "RolloutError",
             Error::Config(_) => "ConfigError",
         }
     }
@@ -179,7 +192,7 @@ impl Error {
     /// wx-server-sdk's `errCode`: WeChat's errcode when it answered, else one of [`sdk_codes`].
     pub fn err_code(&self) -> i64 {
         match self {
-            Error::WxApi { errcode, .. } | Error::Token { errcode, .. } => *errcode,
+            Error::WxApi { errcode, .. } | Error::Token { errcode, .. } | Error::Rollout { errcode, .. } => *errcode,
             Error::InvalidEvent { .. } => sdk_codes::INVALID_PARAMETERS,
             Error::Upstream { failure, .. } => failure.code(),
             Error::Store { .. } => sdk_codes::STORE_UNAVAILABLE,
@@ -202,6 +215,7 @@ impl Error {
                 method,
                 format_args!("cannot get access_token: the platform's store is unavailable: {failure}"),
             ),
+            Error::Rollout { method, detail, .. } => present::fail_message(method, format_args!("{detail}")),
             Error::Config(why) => present::fail_message(present::NO_METHOD, format_args!("configuration error: {why}")),
         }
     }

@@ -74,6 +74,7 @@
 #![warn(missing_docs)]
 
 mod app;
+mod aws;
 mod call;
 pub mod case;
 mod clock;
@@ -84,6 +85,7 @@ pub mod observe;
 mod operation;
 pub mod platform;
 pub mod present;
+mod rollout;
 mod secrets;
 pub mod token;
 pub mod wechat;

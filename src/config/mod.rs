@@ -106,6 +106,21 @@ pub struct Config {
     pub metrics: bool,
     /// `WX_API_SECURITY` and its keys: encrypted and signed plugin calls.
     pub api_security: ApiSecuritySetting,
+    /// `WX_ROLLOUT_*`: a third-party platform's rollouts over its queue.
+    pub rollouts: RolloutSettings,
+}
+
+/// How a platform's rollouts run (`WX_ROLLOUT_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolloutSettings {
+    /// `WX_ROLLOUT_QUEUE_URL`: the queue a rollout's messages go to; without it no rollout starts.
+    pub queue_url: Option<String>,
+    /// `WX_ROLLOUT_MAX_RECEIVES` (5): the dead-letter queue's `maxReceiveCount`, so a record knows its last attempt.
+    pub max_receives: u32,
+    /// `WX_ROLLOUT_BATCH_CONCURRENCY` (4): the records of one queue batch run at once.
+    pub batch_concurrency: usize,
+    /// `WX_ROLLOUT_TTL_DAYS` (30): how long a rollout's records are kept.
+    pub keep_days: u32,
 }
 
 impl Config {
@@ -180,8 +195,30 @@ impl Config {
                 .into()));
         }
 
-        Ok(Config { credentials, api_base, token_endpoint, token_cache, gateway_key, metrics, api_security })
+        let rollouts = rollout_settings(&get)?;
+
+        Ok(Config { credentials, api_base, token_endpoint, token_cache, gateway_key, metrics, api_security, rollouts })
     }
+}
+
+/// `WX_ROLLOUT_*`, each number within its bounds.
+fn rollout_settings(get: &impl Fn(&str) -> Option<String>) -> Result<RolloutSettings, Error> {
+    let number = |name: &str, default: u32, range: std::ops::RangeInclusive<u32>| match get(name) {
+        None => Ok(default),
+        Some(text) => text.parse().ok().filter(|n| range.contains(n)).ok_or_else(|| {
+            Error::Config(format!("{name} must be a whole number from {} to {}", range.start(), range.end()))
+        }),
+    };
+    let queue_url = get("WX_ROLLOUT_QUEUE_URL");
+    if queue_url.as_deref().is_some_and(|url| !(url.starts_with("https://") || url.starts_with("http://"))) {
+        return Err(Error::Config("WX_ROLLOUT_QUEUE_URL must be the queue's http(s) URL".to_owned()));
+    }
+    Ok(RolloutSettings {
+        queue_url,
+        max_receives: number("WX_ROLLOUT_MAX_RECEIVES", 5, 1..=1000)?,
+        batch_concurrency: number("WX_ROLLOUT_BATCH_CONCURRENCY", 4, 1..=10)? as usize,
+        keep_days: number("WX_ROLLOUT_TTL_DAYS", 30, 1..=365)?,
+    })
 }
 
 /// Whose tokens the function uses: a platform's, an app's (its secret given or stored), or a fixed token.

@@ -7,6 +7,7 @@
 pub mod gateway;
 mod http;
 pub mod lambda;
+mod sqs;
 
 use std::time::Instant;
 
@@ -47,19 +48,26 @@ pub async fn handle<'a>(
     ids: impl Into<RequestIds<'a>>,
 ) -> Result<Value, Error> {
     let ids = ids.into();
+    if sqs::is_queue_batch(&event) {
+        return sqs::consume(app, event, deadline, ids).await;
+    }
     match gateway::recognise(event) {
         gateway::Inbound::Direct(event) => invoke(app, &event, deadline, ids).await,
         gateway::Inbound::Http(gateway, request) => Ok(http::serve(app, gateway, request, deadline, ids).await),
     }
 }
 
-/// One direct call, with its record: the event in, the result or the error out.
+/// One direct call, with its record: the event in, the result or the error out. An event with a `rollout` field
+/// starts, counts or reports a rollout.
 pub async fn invoke<'a>(
     app: &App,
     event: &Value,
     deadline: Instant,
     ids: impl Into<RequestIds<'a>>,
 ) -> Result<Value, Error> {
+    if let Some(control) = event.get("rollout") {
+        return rollout_control(app, event, control, deadline, ids.into()).await;
+    }
     let (result, outcome) = app.caller.call(event, deadline, Instant::now()).await;
     outcome.write(ids.into(), action_of(event), None, app.metrics);
     result
@@ -68,4 +76,32 @@ pub async fn invoke<'a>(
 /// The event's own `action`, even one we do not know (the record escapes whatever it holds).
 fn action_of(event: &Value) -> &str {
     event.get("action").and_then(Value::as_str).unwrap_or_default()
+}
+
+/// A rollout's control event, with its record.
+async fn rollout_control(
+    app: &App,
+    event: &Value,
+    control: &Value,
+    deadline: Instant,
+    ids: RequestIds<'_>,
+) -> Result<Value, Error> {
+    let started = Instant::now();
+    let result = match &app.rollouts {
+        Some(rollouts) => rollouts.control(&app.caller, event, deadline).await,
+        None => Err(Error::Config("rollouts are for a third-party platform (WX_COMPONENT_APPID)".into())),
+    };
+    let name = match control.as_str() {
+        Some("start") => "rollout_start",
+        Some("status") => "rollout_status",
+        Some("report") => "rollout_report",
+        _ => "invalid",
+    };
+    Outcome::of(&result, name, Usage::default(), started).write(
+        ids,
+        control.as_str().unwrap_or_default(),
+        None,
+        app.metrics,
+    );
+    result
 }

@@ -119,8 +119,10 @@ pub(crate) struct Record<'a> {
     pub error_type: Option<&'static str>,
     /// The failure's errMsg, or why the edge refused; `None` for a success.
     pub err_msg: Option<&'a str>,
-    /// The mini program an authorisation push was about.
+    /// The mini program an authorisation push (or a rollout's record) was about.
     pub authorizer: Option<&'a str>,
+    /// The rollout a queue record belongs to, and the state it left its target in.
+    pub rollout: Option<&'a super::RolloutPart>,
     /// The X-Ray trace of the invocation, when Lambda sent one.
     pub xray_trace_id: Option<&'a str>,
     /// The gateway's part, when the request came through one.
@@ -205,6 +207,12 @@ impl Record<'_> {
             out.extend_from_slice(br#","authorizer":"#);
             write_json(out, authorizer);
         }
+        if let Some(rollout) = self.rollout {
+            out.extend_from_slice(br#","rollout_id":"#);
+            write_json(out, &rollout.id);
+            out.extend_from_slice(br#","rollout_state":"#);
+            write_json(out, rollout.state);
+        }
     }
 }
 
@@ -263,12 +271,13 @@ mod tests {
     fn latency_is_printed_to_the_microsecond_without_float_noise() {
         let usage = super::super::metrics::Usage::default();
         let record = |latency_ms: f64| Record {
-            sample: Sample { dimension: "list", err_code: 0, latency_ms, usage, request_id: "rid" },
+            sample: Sample { dimension: "list", err_code: 0, latency_ms, usage, request_id: "rid", rollout_id: None },
             level: Level::INFO,
             action: "list",
             error_type: None,
             err_msg: None,
             authorizer: None,
+            rollout: None,
             xray_trace_id: None,
             http: None,
         };

@@ -34,6 +34,9 @@ pub struct Sample<'a> {
     pub usage: Usage,
     /// Lambda's request id, so that a metric's data point leads back to its log line.
     pub request_id: &'a str,
+    /// The rollout a queue record belongs to: a property (`RolloutId`), not a dimension, so that a rollout of
+    /// thousands adds no metric series.
+    pub rollout_id: Option<&'a str>,
 }
 
 impl Sample<'_> {
@@ -63,6 +66,10 @@ impl Sample<'_> {
         write_json(out, &self.err_code);
         out.extend_from_slice(br#","RequestId":"#);
         write_json(out, self.request_id);
+        if let Some(rollout_id) = self.rollout_id {
+            out.extend_from_slice(br#","RolloutId":"#);
+            write_json(out, rollout_id);
+        }
     }
 }
 
@@ -93,7 +100,14 @@ mod tests {
     #[test]
     fn a_record_declares_every_metric_it_carries() {
         let usage = Usage { token_fetches: 1, token_cache_hits: 1, wechat_calls: 2 };
-        let sample = Sample { dimension: "list", err_code: 40001, latency_ms: 12.3456, usage, request_id: "rid" };
+        let sample = Sample {
+            dimension: "list",
+            err_code: 40001,
+            latency_ms: 12.3456,
+            usage,
+            request_id: "rid",
+            rollout_id: None,
+        };
         let line = record(&sample, 1_763_800_000_000);
         let declared = &line["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(declared["Namespace"], "WxPluginManager");
@@ -111,8 +125,17 @@ mod tests {
     #[test]
     fn whatever_an_event_names_the_record_stays_json() {
         let usage = Usage::default();
-        let sample = Sample { dimension: "a\"b\\c\n", err_code: 0, latency_ms: 0.0, usage, request_id: "r\u{1}" };
+        let sample = Sample {
+            dimension: "a\"b\\c\n",
+            err_code: 0,
+            latency_ms: 0.0,
+            usage,
+            request_id: "r\u{1}",
+            rollout_id: Some("r\"1"),
+        };
         let line = record(&sample, 0);
         assert_eq!((line["Action"].as_str(), line["RequestId"].as_str()), (Some("a\"b\\c\n"), Some("r\u{1}")));
+        assert_eq!(line["RolloutId"], "r\"1");
+        assert!(!line["_aws"].to_string().contains("RolloutId"), "a property, never a dimension or a metric");
     }
 }

@@ -31,6 +31,15 @@ impl<'a> From<&'a str> for RequestIds<'a> {
     }
 }
 
+/// A rollout's part in a record: its id (a property of the metrics, not a dimension) and the target's state.
+#[derive(Debug, Clone)]
+pub(crate) struct RolloutPart {
+    /// The rollout's id.
+    pub id: String,
+    /// The state the record left its target in (`done`, `retrying`, …).
+    pub state: &'static str,
+}
+
 /// What an invocation did, as its record tells it.
 #[derive(Debug, Clone)]
 pub(crate) struct Outcome {
@@ -44,8 +53,10 @@ pub(crate) struct Outcome {
     pub error_type: Option<&'static str>,
     /// The failure's errMsg, or why the edge refused; `None` for a success.
     pub err_msg: Option<String>,
-    /// The mini program an authorisation push was about.
+    /// The mini program an authorisation push (or a rollout's record) was about.
     pub authorizer: Option<String>,
+    /// The rollout a queue record belongs to, and the state it left its target in.
+    pub rollout: Option<RolloutPart>,
     /// The tokens and WeChat calls it took.
     pub usage: Usage,
     /// Milliseconds from the invocation's start to its answer.
@@ -63,6 +74,7 @@ impl Outcome {
             error_type: error.map(Error::kind),
             err_msg: error.map(ToString::to_string),
             authorizer: None,
+            rollout: None,
             usage,
             latency_ms: elapsed_ms(started),
         }
@@ -77,7 +89,17 @@ impl Outcome {
         started: Instant,
     ) -> Outcome {
         let (usage, latency_ms) = (Usage::default(), elapsed_ms(started));
-        Outcome { dimension, level, err_code, error_type: None, err_msg, authorizer: None, usage, latency_ms }
+        Outcome {
+            dimension,
+            level,
+            err_code,
+            error_type: None,
+            err_msg,
+            authorizer: None,
+            rollout: None,
+            usage,
+            latency_ms,
+        }
     }
 
     /// Writes the invocation's one line: `action` is the event's own (whatever it holds, escaped), `http` the
@@ -89,6 +111,7 @@ impl Outcome {
             latency_ms: self.latency_ms,
             usage: self.usage,
             request_id: ids.request_id,
+            rollout_id: self.rollout.as_ref().map(|r| r.id.as_str()),
         };
         logging::Record {
             sample,
@@ -97,6 +120,7 @@ impl Outcome {
             error_type: self.error_type,
             err_msg: self.err_msg.as_deref(),
             authorizer: self.authorizer.as_deref(),
+            rollout: self.rollout.as_ref(),
             xray_trace_id: ids.xray_trace_id,
             http,
         }

@@ -180,18 +180,43 @@ impl Platform {
         authorizer: &str,
         deadline: Instant,
     ) -> Result<Option<String>, TokenError> {
+        let found = self
+            .each_listed(client, deadline, |page| {
+                let listed = page.iter().find(|l| l.authorizer_appid.as_deref() == Some(authorizer))?;
+                Some(listed.refresh_token.clone().filter(|r| !r.is_empty()))
+            })
+            .await?;
+        let Some(Some(refresh)) = found else { return Ok(None) };
+        self.put(&self.refresh_key(authorizer), &refresh, deadline).await?;
+        tracing::info!(authorizer, "refresh token recovered from api_get_authorizer_list");
+        Ok(Some(refresh))
+    }
+
+    /// Every mini program WeChat lists as having authorised the platform (all pages of `api_get_authorizer_list`).
+    pub async fn authorizers(&self, client: &WeChatClient, deadline: Instant) -> Result<Vec<String>, TokenError> {
+        let mut all = Vec::new();
+        self.each_listed(client, deadline, |page| {
+            all.extend(page.iter().filter_map(|l| l.authorizer_appid.clone()).filter(|a| is_appid(a)));
+            None::<()>
+        })
+        .await?;
+        Ok(all)
+    }
+
+    /// `visit`s the pages of `api_get_authorizer_list` in order until it returns something, or the list ends.
+    async fn each_listed<T>(
+        &self,
+        client: &WeChatClient,
+        deadline: Instant,
+        mut visit: impl FnMut(&[Listed]) -> Option<T>,
+    ) -> Result<Option<T>, TokenError> {
         let mut offset = 0usize;
         for _ in 0..LIST_PAGES {
             let body = json!({ "component_appid": self.appid, "offset": offset, "count": LIST_PAGE });
             let answer = self.component_call(client, AUTHORIZER_LIST, &body, deadline).await?;
             let page: AuthorizerList = read(answer, "api_get_authorizer_list")?;
-            if let Some(listed) = page.list.iter().find(|l| l.authorizer_appid.as_deref() == Some(authorizer)) {
-                let Some(refresh) = listed.refresh_token.as_deref().filter(|r| !r.is_empty()) else {
-                    return Ok(None);
-                };
-                self.put(&self.refresh_key(authorizer), refresh, deadline).await?;
-                tracing::info!(authorizer, "refresh token recovered from api_get_authorizer_list");
-                return Ok(Some(refresh.to_owned()));
+            if let Some(found) = visit(&page.list) {
+                return Ok(Some(found));
             }
             offset += page.list.len();
             if page.list.is_empty() || offset >= page.total_count {

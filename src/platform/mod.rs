@@ -24,6 +24,7 @@ use crate::config::{PlatformConfig, Secret};
 use crate::error::{Error, TokenError};
 use crate::token::{DurableStore, TokenCell, TokenStore};
 pub(crate) use receive::{Handled, PushFailure};
+pub(crate) use storage::stored;
 use wechat_wire::crypt::MsgCrypt;
 
 /// The permission set (权限集) of the plugin-management APIs.

@@ -25,7 +25,7 @@ impl StoredTicket {
 }
 
 /// A store operation within the deadline.
-pub(super) async fn stored<T>(
+pub(crate) async fn stored<T>(
     deadline: Instant,
     op: impl std::future::Future<Output = Result<T, StoreFailure>>,
 ) -> Result<T, StoreFailure> {

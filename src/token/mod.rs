@@ -3,7 +3,6 @@
 
 mod dynamodb;
 mod redis;
-mod sigv4;
 mod store;
 
 use std::sync::Arc;

@@ -34,13 +34,21 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0";
 
+/// ARGV: whether a value is expected (`1`/`0`), the expected value, the new value, its lifetime in ms (`0`: none).
 const SWAP: &str = r"
 local v = redis.call('GET', KEYS[1])
 if (v == false and ARGV[1] == '0') or (v ~= false and ARGV[1] == '1' and v == ARGV[2]) then
-  redis.call('SET', KEYS[1], ARGV[3])
+  if ARGV[4] == '0' then
+    redis.call('SET', KEYS[1], ARGV[3])
+  else
+    redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+  end
   return 1
 end
 return 0";
+
+/// `MGET` this many keys at a time when reading entries.
+const MGET_CHUNK: usize = 200;
 
 /// The fleet's token cache and a platform's durable state in Redis (or Valkey): atomic compare-and-set through Lua
 /// scripts, every call bounded, a short rest after a failure so a dead Redis costs each invocation nothing.
@@ -197,14 +205,17 @@ impl DurableStore for RedisStore {
     }
 
     async fn swap(&self, key: &str, expected: Option<&str>, value: &str) -> Result<bool, StoreFailure> {
-        let swapped: i64 = self
-            .attempt("swap", |mut r| {
-                let mut call = self.swap.key(key);
-                call.arg(if expected.is_some() { "1" } else { "0" }).arg(expected.unwrap_or_default()).arg(value);
-                async move { call.invoke_async(&mut r).await }
-            })
-            .await?;
-        Ok(swapped == 1)
+        self.swap_for(key, expected, value, 0).await
+    }
+
+    async fn swap_expiring(
+        &self,
+        key: &str,
+        expected: Option<&str>,
+        value: &str,
+        keep: Duration,
+    ) -> Result<bool, StoreFailure> {
+        self.swap_for(key, expected, value, (keep.as_millis() as u64).max(1)).await
     }
 
     async fn delete_if(&self, key: &str, expected: &str) -> Result<bool, StoreFailure> {
@@ -230,5 +241,38 @@ impl DurableStore for RedisStore {
         keys.sort();
         keys.dedup();
         Ok(keys)
+    }
+
+    async fn entries(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreFailure> {
+        let keys = self.keys(prefix).await?;
+        let mut entries = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(MGET_CHUNK) {
+            let values: Vec<Option<String>> =
+                self.attempt("entries", |mut r| async move { r.mget(chunk).await }).await?;
+            // A value gone between the scan and the read (expired, deleted) is left out.
+            entries.extend(chunk.iter().cloned().zip(values).filter_map(|(k, v)| Some((k, v?))));
+        }
+        Ok(entries)
+    }
+}
+
+impl RedisStore {
+    /// The swap script, the value living `keep_ms` (0: for ever).
+    async fn swap_for(
+        &self,
+        key: &str,
+        expected: Option<&str>,
+        value: &str,
+        keep_ms: u64,
+    ) -> Result<bool, StoreFailure> {
+        let swapped: i64 = self
+            .attempt("swap", |mut r| {
+                let mut call = self.swap.key(key);
+                call.arg(if expected.is_some() { "1" } else { "0" }).arg(expected.unwrap_or_default()).arg(value);
+                call.arg(keep_ms);
+                async move { call.invoke_async(&mut r).await }
+            })
+            .await?;
+        Ok(swapped == 1)
     }
 }

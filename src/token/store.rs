@@ -75,43 +75,74 @@ pub trait DurableStore: Send + Sync {
     async fn get(&self, key: &str) -> Result<Option<String>, StoreFailure>;
     /// Sets `key` to `value` only if it holds `expected` now (`None`: if it is absent), atomically; says whether.
     async fn swap(&self, key: &str, expected: Option<&str>, value: &str) -> Result<bool, StoreFailure>;
+    /// [`DurableStore::swap`] for a value that goes by itself `keep` after this write (a rollout's records): until
+    /// then it is read as any other; after, as absent.
+    async fn swap_expiring(
+        &self,
+        key: &str,
+        expected: Option<&str>,
+        value: &str,
+        keep: Duration,
+    ) -> Result<bool, StoreFailure>;
     /// Deletes `key` only if it holds `expected` now; says whether.
     async fn delete_if(&self, key: &str, expected: &str) -> Result<bool, StoreFailure>;
     /// The keys that start with `prefix`, sorted.
     async fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreFailure>;
+    /// The keys that start with `prefix` with their values, sorted by key: one pass over the store where it can
+    /// (a rollout's thousands of records), not a read per key.
+    async fn entries(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreFailure>;
 }
 
 /// The durable store of one container: enough for one instance (and for tests); a fleet needs Redis or DynamoDB, or the ticket
 /// pushed to one instance is unknown to the others.
 #[derive(Default)]
 pub struct MemoryStore {
-    values: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
+    /// Each value, and when it goes (unix ms) if it does.
+    values: std::sync::Mutex<std::collections::BTreeMap<String, (String, Option<u64>)>>,
 }
 
 impl MemoryStore {
-    fn values(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, String>> {
-        self.values.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// The live values: those past their time are dropped first.
+    fn values(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, (String, Option<u64>)>> {
+        let mut values = self.values.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = now_ms();
+        values.retain(|_, (_, until)| until.is_none_or(|until| until > now));
+        values
+    }
+
+    fn swap_until(&self, key: &str, expected: Option<&str>, value: &str, until: Option<u64>) -> bool {
+        let mut values = self.values();
+        if values.get(key).map(|(v, _)| v.as_str()) != expected {
+            return false;
+        }
+        values.insert(key.to_owned(), (value.to_owned(), until));
+        true
     }
 }
 
 #[async_trait]
 impl DurableStore for MemoryStore {
     async fn get(&self, key: &str) -> Result<Option<String>, StoreFailure> {
-        Ok(self.values().get(key).cloned())
+        Ok(self.values().get(key).map(|(v, _)| v.clone()))
     }
 
     async fn swap(&self, key: &str, expected: Option<&str>, value: &str) -> Result<bool, StoreFailure> {
-        let mut values = self.values();
-        if values.get(key).map(String::as_str) != expected {
-            return Ok(false);
-        }
-        values.insert(key.to_owned(), value.to_owned());
-        Ok(true)
+        Ok(self.swap_until(key, expected, value, None))
+    }
+
+    async fn swap_expiring(
+        &self,
+        key: &str,
+        expected: Option<&str>,
+        value: &str,
+        keep: Duration,
+    ) -> Result<bool, StoreFailure> {
+        Ok(self.swap_until(key, expected, value, Some(now_ms() + keep.as_millis() as u64)))
     }
 
     async fn delete_if(&self, key: &str, expected: &str) -> Result<bool, StoreFailure> {
         let mut values = self.values();
-        if values.get(key).map(String::as_str) != Some(expected) {
+        if values.get(key).map(|(v, _)| v.as_str()) != Some(expected) {
             return Ok(false);
         }
         values.remove(key);
@@ -119,12 +150,15 @@ impl DurableStore for MemoryStore {
     }
 
     async fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreFailure> {
+        Ok(self.entries(prefix).await?.into_iter().map(|(k, _)| k).collect())
+    }
+
+    async fn entries(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreFailure> {
         Ok(self
             .values()
             .range(prefix.to_owned()..)
-            .map(|(k, _)| k)
-            .take_while(|k| k.starts_with(prefix))
-            .cloned()
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, (v, _))| (k.clone(), v.clone()))
             .collect())
     }
 }

@@ -146,6 +146,7 @@ pub(crate) fn status_of(error: &Error) -> u16 {
             Class::Busy | Class::Other => 502,
         },
         Error::Token { .. } | Error::Store { .. } | Error::Config(_) => 500,
+        Error::Rollout { .. } => 503,
         Error::Upstream { failure: Failure::Timeout, .. } => 504,
         Error::Upstream { .. } => 502,
     }

@@ -36,15 +36,19 @@ pub(super) fn live_token(item: &Value, now_ms: u64) -> Option<CachedToken> {
     Some(CachedToken { value: s_of(item, "v")?.to_owned().into(), expires_at_ms })
 }
 
-/// The keys of one scan page, and where the next one starts.
-pub(super) fn scan_page(answer: &Value) -> (Vec<String>, Option<Value>) {
-    let keys = answer
-        .get("Items")
-        .and_then(Value::as_array)
-        .map(|items| items.iter().filter_map(|item| s_of(item, "pk")).map(str::to_owned).collect())
-        .unwrap_or_default();
+/// A durable value, unless it is past its `ttl` at `now_ms` (DynamoDB removes expired items late).
+pub(super) fn live_value(item: &Value, now_ms: u64) -> Option<&str> {
+    if n_of(item, "ttl").is_some_and(|ttl| ttl.saturating_mul(1000) <= now_ms) {
+        return None;
+    }
+    s_of(item, "v")
+}
+
+/// The items of one scan page, and where the next one starts.
+pub(super) fn scan_items(answer: &Value) -> (&[Value], Option<Value>) {
+    let items = answer.get("Items").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
     let next = answer.get("LastEvaluatedKey").filter(|k| k.as_object().is_some_and(|k| !k.is_empty())).cloned();
-    (keys, next)
+    (items, next)
 }
 
 pub(super) fn item(answer: Value) -> Option<Value> {

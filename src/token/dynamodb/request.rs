@@ -58,6 +58,24 @@ pub fn swap(table: &str, key: &str, expected: Option<&str>, value: &str) -> Valu
     body
 }
 
+/// A value that DynamoDB's TTL takes away at `until_s` (unix seconds), which every read checks too: where none is
+/// expected, an item past its time counts as absent.
+pub fn swap_expiring(table: &str, key: &str, expected: Option<&str>, value: &str, now_s: u64, until_s: u64) -> Value {
+    let mut body = json!({ "TableName": table, "Item": { "pk": s(key), "v": s(value), "ttl": n(until_s) } });
+    match expected {
+        None => {
+            body["ConditionExpression"] = "attribute_not_exists(pk) OR #ttl <= :now".into();
+            body["ExpressionAttributeNames"] = json!({ "#ttl": "ttl" });
+            body["ExpressionAttributeValues"] = json!({ ":now": n(now_s) });
+        }
+        Some(expected) => {
+            body["ConditionExpression"] = "v = :e".into();
+            body["ExpressionAttributeValues"] = json!({ ":e": s(expected) });
+        }
+    }
+    body
+}
+
 pub fn delete_if(table: &str, key: &str, expected: &str) -> Value {
     json!({
         "TableName": table,
@@ -67,9 +85,14 @@ pub fn delete_if(table: &str, key: &str, expected: &str) -> Value {
     })
 }
 
-/// One page of the keys starting with `prefix`, after `start` (the previous page's `LastEvaluatedKey`).
-pub fn scan(table: &str, prefix: &str, start: Option<&Value>) -> Value {
+/// One page of the keys starting with `prefix` (with their values and expiries if `values`), after `start` (the
+/// previous page's `LastEvaluatedKey`).
+pub fn scan(table: &str, prefix: &str, start: Option<&Value>, values: bool) -> Value {
     let mut body = json!({ "TableName": table, "ConsistentRead": true, "ProjectionExpression": "pk" });
+    if values {
+        body["ProjectionExpression"] = "pk, v, #ttl".into();
+        body["ExpressionAttributeNames"] = json!({ "#ttl": "ttl" });
+    }
     if !prefix.is_empty() {
         body["FilterExpression"] = "begins_with(pk, :p)".into();
         body["ExpressionAttributeValues"] = json!({ ":p": s(prefix) });

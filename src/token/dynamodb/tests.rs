@@ -21,17 +21,17 @@ fn store(extra: &[(&'static str, &'static str)]) -> Result<DynamoStore, StoreFai
 fn the_endpoint_region_and_credentials_come_from_the_environment_as_the_sdks_read_them() {
     let s = store(&[]).unwrap();
     assert_eq!(
-        (s.endpoint.as_str(), s.host.as_str()),
+        (s.api.endpoint.as_str(), s.api.host.as_str()),
         ("https://dynamodb.eu-west-1.amazonaws.com/", "dynamodb.eu-west-1.amazonaws.com")
     );
     let cn = DynamoStore::new("t12", env(&[("AWS_DEFAULT_REGION", "cn-north-1"), LAMBDA[1], LAMBDA[2]])).unwrap();
-    assert_eq!(cn.host, "dynamodb.cn-north-1.amazonaws.com.cn");
-    assert!(cn.signer.credentials.session_token.is_none());
+    assert_eq!(cn.api.host, "dynamodb.cn-north-1.amazonaws.com.cn");
+    assert!(cn.api.signer.credentials.session_token.is_none());
     let local = store(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")]).unwrap();
-    assert_eq!(local.host, "127.0.0.1:4566");
+    assert_eq!(local.api.host, "127.0.0.1:4566");
     let both =
         store(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:1"), ("AWS_ENDPOINT_URL_DYNAMODB", "http://localhost:2/")]);
-    assert_eq!(both.unwrap().host, "localhost:2", "the service's own variable wins");
+    assert_eq!(both.unwrap().api.host, "localhost:2", "the service's own variable wins");
 
     let failure = |vars: &[(&'static str, &'static str)]| DynamoStore::new("t12", env(vars)).err().unwrap().0;
     assert!(failure(&LAMBDA[1..]).contains("AWS_REGION (or AWS_DEFAULT_REGION)"));
@@ -93,41 +93,46 @@ fn leases_durable_values_and_scans_are_conditional_writes_and_consistent_reads()
     assert!(replace["Item"].get("ttl").is_none(), "durable values never expire");
     assert_eq!(request::delete_if("t", "k", "v2")["ConditionExpression"], "v = :e");
 
-    let first = request::scan("t", "wx:platform:c:refresh:", None);
+    let first = request::scan("t", "wx:platform:c:refresh:", None, false);
     assert_eq!(
         first,
         json!({"TableName":"t","ConsistentRead":true,"ProjectionExpression":"pk",
                "FilterExpression":"begins_with(pk, :p)","ExpressionAttributeValues":{":p":{"S":"wx:platform:c:refresh:"}}})
     );
     let next = json!({"pk":{"S":"wx:platform:c:refresh:wxb"}});
-    assert_eq!(request::scan("t", "p", Some(&next))["ExclusiveStartKey"], next);
-    let (keys, more) = scan_page(&json!({"Items":[{"pk":{"S":"a"}},{"pk":{"S":"b"}}],"LastEvaluatedKey":next}));
-    assert_eq!((keys, more), (vec!["a".to_owned(), "b".to_owned()], Some(next)));
-    assert_eq!(scan_page(&json!({"Items":[],"Count":0})), (vec![], None));
+    assert_eq!(request::scan("t", "p", Some(&next), false)["ExclusiveStartKey"], next);
+    let page = json!({"Items":[{"pk":{"S":"a"}},{"pk":{"S":"b"}}],"LastEvaluatedKey":next});
+    let (items, more) = scan_items(&page);
+    let keys: Vec<&str> = items.iter().filter_map(|item| s_of(item, "pk")).collect();
+    assert_eq!((keys, more), (vec!["a", "b"], Some(next)));
+    assert_eq!(scan_items(&json!({"Items":[],"Count":0})), (&[][..], None));
+    let with_values = request::scan("t", "wx:rollout:", None, true);
+    assert_eq!(with_values["ProjectionExpression"], "pk, v, #ttl");
+    assert_eq!(with_values["ExpressionAttributeNames"], json!({"#ttl":"ttl"}));
 }
 
 #[test]
 fn error_answers_name_aws_type_and_message_and_never_a_credential() {
     let s = store(&[]).unwrap();
     let status = reqwest::StatusCode::BAD_REQUEST;
-    let refusal = |answer: Value| s.refusal(status, Some(&answer));
+    let refusal = |answer: Value| s.api.refusal(status, Some(&answer));
     let condition = json!({"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"The conditional request failed"});
     assert!(matches!(refusal(condition), Refusal::ConditionFailed));
     let throttled = json!({"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."});
     assert_eq!(
-        refusal(throttled).into_failure("GetItem").0,
+        refusal(throttled).describe("DynamoDB", "GetItem"),
         "DynamoDB GetItem: ThrottlingException (HTTP 400): Rate of requests exceeds the allowed throughput."
     );
     let signature = json!({"__type":"com.amazon.coral.service#InvalidSignatureException",
         "message":"The request signature we calculated does not match the signature you provided. The Canonical String for this request should have been 'POST\n/\n\nx-amz-security-token:session-token-value\n'"});
-    let failure = refusal(signature).into_failure("PutItem").0;
+    let failure = refusal(signature).describe("DynamoDB", "PutItem");
     assert!(failure.starts_with("DynamoDB PutItem: InvalidSignatureException (HTTP 400): The request signature"));
     let echoed = json!({"__type":"com.amazon.coral.service#UnrecognizedClientException",
         "message":"The security token session-token-value of ASIAEXAMPLEKEYID0001 is invalid; secret-access-key-value"});
-    let failure = refusal(echoed).into_failure("Scan").0;
+    let failure = refusal(echoed).describe("DynamoDB", "Scan");
     for value in ["session-token-value", "ASIAEXAMPLEKEYID0001", "secret-access-key-value"] {
         assert!(!failure.contains(value), "{failure}");
     }
-    let unavailable = s.refusal(reqwest::StatusCode::SERVICE_UNAVAILABLE, None).into_failure("GetItem").0;
+    let unavailable = s.api.refusal(reqwest::StatusCode::SERVICE_UNAVAILABLE, None).describe("DynamoDB", "GetItem");
     assert_eq!(unavailable, "DynamoDB GetItem: HTTP 503");
 }

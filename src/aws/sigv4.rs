@@ -1,7 +1,8 @@
-//! AWS Signature Version 4 for the DynamoDB store's requests, written here on `ring` (HMAC-SHA256, SHA-256).
+//! AWS Signature Version 4 for the function's AWS calls (DynamoDB's and SQS's JSON APIs), written here on `ring`
+//! (HMAC-SHA256, SHA-256).
 //!
 //! Why not the `aws-sigv4` crate: it brings the smithy runtime crates (`aws-smithy-types`, `aws-smithy-runtime-api`,
-//! `aws-credential-types`, `time`, …) into the Lambda artefact for what is, for one service and one request shape
+//! `aws-credential-types`, `time`, …) into the Lambda artefact for what is, for two services and one request shape
 //! (`POST /` with a JSON body), forty lines over the HMAC and SHA-256 that `ring` already gives the artefact (rustls
 //! and API security use it). The signer is proved against `aws-sigv4` itself: the unit test below signs the same
 //! requests with both and compares the headers; `aws-sigv4` is a dev-dependency only.
@@ -18,7 +19,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 /// The credentials requests are signed with, as Lambda gives them (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
 /// `AWS_SESSION_TOKEN`).
-pub(super) struct Credentials {
+pub(crate) struct Credentials {
     pub access_key_id: SecretString,
     pub secret_access_key: SecretString,
     pub session_token: Option<SecretString>,
@@ -36,7 +37,7 @@ impl Credentials {
 }
 
 /// Signs requests for one service in one region.
-pub(super) struct Signer {
+pub(crate) struct Signer {
     pub credentials: Credentials,
     pub region: String,
     pub service: &'static str,

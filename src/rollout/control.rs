@@ -1,0 +1,366 @@
+//! The rollout's control events, direct invocations: `start`, `status`, `report`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Instant;
+
+use futures_util::stream::{self, StreamExt};
+use serde_json::{json, Map, Value};
+
+use super::record::{Keys, RolloutRecord, TargetRecord, CHUNK, STATES};
+use super::{is_rollout_id, Rollouts};
+use crate::aws::sqs::{Queue, QueueFailure, BATCH};
+use crate::call::PluginCaller;
+use crate::clock::now_ms;
+use crate::error::{sdk_codes, Error, StoreFailure};
+use crate::operation::Request;
+use crate::present;
+use crate::wechat::client::time_left;
+use crate::wechat::is_appid;
+
+/// The most targets one rollout takes.
+const MAX_TARGETS: usize = 100_000;
+/// Send calls in flight at once while starting.
+const SENDS_AT_ONCE: usize = 8;
+/// A send starts only with this much time left (its own timeout, and the answer).
+const SEND_TIME: std::time::Duration = std::time::Duration::from_millis(2500);
+/// `report`'s page: by default, and at most.
+const REPORT_PAGE: (usize, usize) = (1000, 5000);
+
+/// The three control events, by their `rollout` field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Control {
+    Start,
+    Status,
+    Report,
+}
+
+impl Control {
+    fn method(self) -> &'static str {
+        match self {
+            Control::Start => "rolloutStart",
+            Control::Status => "rolloutStatus",
+            Control::Report => "rolloutReport",
+        }
+    }
+}
+
+impl Rollouts {
+    /// A control event (`{"rollout":"start"|"status"|"report", "rolloutId":…}`): its answer, or why not.
+    pub(crate) async fn control(
+        &self,
+        caller: &PluginCaller,
+        event: &Value,
+        deadline: Instant,
+    ) -> Result<Value, Error> {
+        let invalid = |method: &'static str, detail: String| Error::InvalidEvent { method, detail };
+        let control = match event.get("rollout").and_then(Value::as_str) {
+            Some("start") => Control::Start,
+            Some("status") => Control::Status,
+            Some("report") => Control::Report,
+            _ => return Err(invalid(present::NO_METHOD, "field rollout must be start, status or report".into())),
+        };
+        let method = control.method();
+        let id = match event.get("rolloutId").and_then(Value::as_str) {
+            Some(id) if is_rollout_id(id) => id,
+            _ => {
+                return Err(invalid(
+                    method,
+                    "field rolloutId must be 1 to 64 letters, digits, '-', '_' or '.'".to_owned(),
+                ))
+            }
+        };
+        let keys = Keys::new(&self.platform, id);
+        let unavailable = |failure: StoreFailure| Error::Rollout {
+            method,
+            errcode: sdk_codes::STORE_UNAVAILABLE,
+            detail: format!("the platform's store is unavailable: {failure}"),
+        };
+        let mut answer = match control {
+            Control::Start => self.start(caller, event, &keys, deadline).await?,
+            Control::Status => self.status(&keys, deadline).await.map_err(unavailable)?,
+            Control::Report => {
+                let (after, limit) = page(event).map_err(|detail| invalid(method, detail))?;
+                self.report(&keys, after, limit, deadline).await.map_err(unavailable)?
+            }
+        };
+        let Value::Object(fields) = &mut answer else { return Ok(answer) };
+        if fields.is_empty() {
+            return Err(invalid(method, format!("no rollout {id} (or its records have expired)")));
+        }
+        fields.shift_insert(0, "rolloutId".into(), json!(id));
+        Ok(present::success(method, std::mem::take(fields)))
+    }
+
+    /// Records the rollout (once: a second start of the same id must name the same event) and sends every target
+    /// not settled yet, as many as time allows; the answer says how many remain for another start.
+    async fn start(
+        &self,
+        caller: &PluginCaller,
+        event: &Value,
+        keys: &Keys,
+        deadline: Instant,
+    ) -> Result<Value, Error> {
+        let method = Control::Start.method();
+        let invalid = |detail: String| Error::InvalidEvent { method, detail };
+        let unavailable = |errcode, detail: String| Error::Rollout { method, errcode, detail };
+        let store = |failure: StoreFailure| {
+            unavailable(sdk_codes::STORE_UNAVAILABLE, format!("the platform's store is unavailable: {failure}"))
+        };
+        let Some(queue) = &self.queue else {
+            return Err(Error::Config(
+                "no rollout queue: set WX_ROLLOUT_QUEUE_URL (the template's Rollouts=on)".into(),
+            ));
+        };
+        let template = template(event).map_err(invalid)?;
+        let given = given_targets(event).map_err(invalid)?;
+
+        let stored = self.read(keys.rollout(), deadline).await.map_err(store)?;
+        let stored = stored.as_deref().map(serde_json::from_str::<RolloutRecord>).transpose();
+        let stored = stored.map_err(|_| store(StoreFailure(format!("{} does not read", keys.rollout()))))?;
+        let targets = match stored {
+            Some(record) => {
+                if record.event != template {
+                    return Err(invalid(format!(
+                        "rollout {} exists with another event: start it with the same event, or use another id",
+                        keys.rollout().rsplit(':').next().unwrap_or_default()
+                    )));
+                }
+                let targets = self.targets(keys, &record, deadline).await.map_err(store)?;
+                if given.as_ref().is_some_and(|given| *given != targets) {
+                    return Err(invalid("this rollout exists with other targets: give the same, or none".into()));
+                }
+                targets
+            }
+            None => {
+                let targets = match given {
+                    Some(given) => given,
+                    None => {
+                        let platform = caller.tokens.platform().ok_or_else(|| {
+                            Error::Config("rollouts are for a third-party platform (WX_COMPONENT_APPID)".into())
+                        })?;
+                        let listed = platform.authorizers(&caller.client, deadline).await;
+                        listed.map_err(|e| e.for_method(method))?.into_iter().collect()
+                    }
+                };
+                if targets.is_empty() {
+                    return Err(invalid("no targets: the platform has no authorised mini program".into()));
+                }
+                let list: Vec<&String> = targets.iter().collect();
+                let chunks: Vec<&[&String]> = list.chunks(CHUNK).collect();
+                for (index, chunk) in chunks.iter().enumerate() {
+                    let text = serde_json::to_string(chunk).unwrap_or_default();
+                    self.put(&keys.chunk(index), &text, deadline).await.map_err(store)?;
+                }
+                let record = RolloutRecord {
+                    event: template.clone(),
+                    targets: targets.len(),
+                    chunks: chunks.len(),
+                    created: now_ms(),
+                };
+                let text = serde_json::to_string(&record).unwrap_or_default();
+                // Another start of the same id may have recorded it first: then the next start compares.
+                self.write(keys.rollout(), None, &text, deadline).await.map_err(store)?;
+                targets
+            }
+        };
+
+        let records = self.records(keys, deadline).await.map_err(store)?;
+        let now = now_ms();
+        let settled = |appid: &String| records.get(appid).is_some_and(|r| r.settled(now) || in_flight(r, now));
+        let to_send: Vec<&String> = targets.iter().filter(|t| !settled(t)).collect();
+        let done = targets.len() - to_send.len();
+        let rollout_id = keys.rollout().rsplit(':').next().unwrap_or_default();
+        let bodies: Vec<String> = to_send
+            .iter()
+            .map(|target| {
+                let mut event = template.clone();
+                event["authorizerAppid"] = json!(target);
+                json!({ "rolloutId": rollout_id, "event": event }).to_string()
+            })
+            .collect();
+        let sends: Vec<_> = bodies.chunks(BATCH).map(|batch| send(queue, batch, deadline)).collect();
+        let sends: Vec<(usize, Option<QueueFailure>)> =
+            stream::iter(sends).buffer_unordered(SENDS_AT_ONCE).collect().await;
+        let remaining: usize = sends.iter().map(|(unsent, _)| unsent).sum();
+        if let Some(failure) = sends.iter().find_map(|(_, failure)| failure.as_ref()) {
+            if remaining == to_send.len() {
+                return Err(unavailable(
+                    sdk_codes::QUEUE_UNAVAILABLE,
+                    format!("the rollout queue took no message: {failure}; start again to send them"),
+                ));
+            }
+            tracing::warn!(error = %failure, remaining, "the rollout queue refused some messages; start again to send them");
+        }
+        Ok(json!({
+            "targets": targets.len(),
+            "done": done,
+            "sent": to_send.len() - remaining,
+            "remaining": remaining,
+        }))
+    }
+
+    /// The rollout's counts by state and by errCode.
+    async fn status(&self, keys: &Keys, deadline: Instant) -> Result<Value, StoreFailure> {
+        let Some(record) = self.rollout(keys, deadline).await? else { return Ok(json!({})) };
+        let targets = self.targets(keys, &record, deadline).await?;
+        let records = self.records(keys, deadline).await?;
+        let mut states: Map<String, Value> = STATES.iter().map(|s| (s.to_string(), json!(0))).collect();
+        let mut err_codes: BTreeMap<i64, u64> = BTreeMap::new();
+        let mut updated = record.created;
+        for target in &targets {
+            let state = match records.get(target) {
+                None => "pending",
+                Some(r) => {
+                    updated = updated.max(r.updated);
+                    if r.err_code != 0 {
+                        *err_codes.entry(r.err_code).or_default() += 1;
+                    }
+                    r.state.name()
+                }
+            };
+            if let Some(count) = states.get_mut(state) {
+                *count = json!(count.as_u64().unwrap_or_default() + 1);
+            }
+        }
+        let err_codes: Map<String, Value> =
+            err_codes.into_iter().map(|(code, n)| (code.to_string(), json!(n))).collect();
+        Ok(json!({
+            "event": record.event,
+            "targets": targets.len(),
+            "states": states,
+            "errCodes": err_codes,
+            "created": record.created,
+            "updated": updated,
+        }))
+    }
+
+    /// One page of every target's outcome, in appid order, after `after`.
+    async fn report(
+        &self,
+        keys: &Keys,
+        after: Option<String>,
+        limit: usize,
+        deadline: Instant,
+    ) -> Result<Value, StoreFailure> {
+        let Some(record) = self.rollout(keys, deadline).await? else { return Ok(json!({})) };
+        let targets = self.targets(keys, &record, deadline).await?;
+        let records = self.records(keys, deadline).await?;
+        let from = after.as_ref().map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+        let page: Vec<&String> =
+            targets.range::<String, _>((from, std::ops::Bound::Unbounded)).take(limit + 1).collect();
+        let next = (page.len() > limit).then(|| page[limit - 1].clone());
+        let listed: Vec<Value> = page
+            .iter()
+            .take(limit)
+            .map(|target| match records.get(*target) {
+                Some(r) => r.reported(target),
+                None => json!({ "authorizerAppid": target, "state": "pending", "errCode": 0, "errMsg": "",
+                                "attempts": 0, "updated": Value::Null }),
+            })
+            .collect();
+        Ok(json!({ "targets": listed, "next": next }))
+    }
+
+    async fn rollout(&self, keys: &Keys, deadline: Instant) -> Result<Option<RolloutRecord>, StoreFailure> {
+        let Some(text) = self.read(keys.rollout(), deadline).await? else { return Ok(None) };
+        serde_json::from_str(&text).map(Some).map_err(|_| StoreFailure(format!("{} does not read", keys.rollout())))
+    }
+
+    /// The rollout's targets, from its chunks.
+    async fn targets(
+        &self,
+        keys: &Keys,
+        record: &RolloutRecord,
+        deadline: Instant,
+    ) -> Result<BTreeSet<String>, StoreFailure> {
+        let mut targets = BTreeSet::new();
+        for index in 0..record.chunks {
+            let key = keys.chunk(index);
+            let text = self.read(&key, deadline).await?.ok_or_else(|| StoreFailure(format!("{key} is missing")))?;
+            let chunk: Vec<String> =
+                serde_json::from_str(&text).map_err(|_| StoreFailure(format!("{key} does not read")))?;
+            targets.extend(chunk);
+        }
+        Ok(targets)
+    }
+
+    /// Every target's record, by appid (one pass over the store).
+    async fn records(&self, keys: &Keys, deadline: Instant) -> Result<HashMap<String, TargetRecord>, StoreFailure> {
+        let prefix = keys.targets_prefix();
+        let entries = super::stored(deadline, self.durable.entries(&prefix)).await?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|(key, raw)| Some((key.strip_prefix(&prefix)?.to_owned(), TargetRecord::parse(&raw)?)))
+            .collect())
+    }
+}
+
+/// Sends one batch if there is time: how many it left unsent, and why if SQS failed. Entries SQS refused are sent
+/// once more, then left for the next start.
+async fn send(queue: &Queue, batch: &[String], deadline: Instant) -> (usize, Option<QueueFailure>) {
+    if time_left(deadline).is_none_or(|left| left < SEND_TIME) {
+        return (batch.len(), None);
+    }
+    let unsent = match queue.send_batch(batch).await {
+        Ok(unsent) if unsent.is_empty() => return (0, None),
+        Ok(unsent) => unsent,
+        Err(failure) => return (batch.len(), Some(failure)),
+    };
+    let again: Vec<String> = unsent.iter().filter_map(|&i| batch.get(i).cloned()).collect();
+    match queue.send_batch(&again).await {
+        Ok(still) => (still.len(), None),
+        Err(failure) => (again.len(), Some(failure)),
+    }
+}
+
+/// A target whose message is still on the queue: an attempt holds it, or one will come back to it. A second start
+/// need not send it again (it would be skipped anyway).
+fn in_flight(record: &TargetRecord, now_ms: u64) -> bool {
+    record.leased(now_ms) || record.state == super::record::State::Retrying
+}
+
+/// The event every target runs: a valid cloud call (checked with a stand-in target), without `authorizerAppid`.
+fn template(event: &Value) -> Result<Value, String> {
+    let template = event.get("event").filter(|e| e.is_object()).ok_or("missing field event: the cloud call to run")?;
+    if template.get("authorizerAppid").is_some() || template.get("authorizer_appid").is_some() {
+        return Err("field event must not name authorizerAppid: each target's is added to it".into());
+    }
+    let mut probe = template.clone();
+    probe["authorizerAppid"] = json!("wx0000000000000000");
+    Request::from_event(&probe).map_err(|e| format!("field event: {}", e.err_msg()))?;
+    Ok(template.clone())
+}
+
+/// `targets`, when given: appids, each once.
+fn given_targets(event: &Value) -> Result<Option<BTreeSet<String>>, String> {
+    let Some(targets) = event.get("targets") else { return Ok(None) };
+    let list = targets.as_array().ok_or("field targets must be an array of appids")?;
+    if list.is_empty() || list.len() > MAX_TARGETS {
+        return Err(format!("field targets must hold 1 to {MAX_TARGETS} appids"));
+    }
+    let mut set = BTreeSet::new();
+    for target in list {
+        match target.as_str() {
+            Some(appid) if is_appid(appid) => set.insert(appid.to_owned()),
+            _ => return Err(format!("field targets holds {target}, which is not an appid")),
+        };
+    }
+    Ok(Some(set))
+}
+
+/// `report`'s `after` and `limit`.
+fn page(event: &Value) -> Result<(Option<String>, usize), String> {
+    let after = match event.get("after") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(after)) => Some(after.clone()),
+        Some(_) => return Err("field after must be an appid".into()),
+    };
+    let limit = match event.get("limit") {
+        None => REPORT_PAGE.0,
+        Some(limit) => limit
+            .as_u64()
+            .filter(|l| (1..=REPORT_PAGE.1 as u64).contains(l))
+            .ok_or(format!("field limit must be from 1 to {}", REPORT_PAGE.1))? as usize,
+    };
+    Ok((after, limit))
+}
