@@ -255,7 +255,7 @@ impl Rollouts {
             .map(|target| match records.get(*target) {
                 Some(r) => r.reported(target),
                 None => json!({ "authorizerAppid": target, "state": "pending", "errCode": 0, "errMsg": "",
-                                "attempts": 0, "updated": Value::Null }),
+                                "attempts": 0, "updated": Value::Null, "exhausted": false }),
             })
             .collect();
         Ok(json!({ "targets": listed, "next": next }))

@@ -100,6 +100,7 @@ impl TargetRecord {
             "errMsg": self.err_msg,
             "attempts": self.attempts,
             "updated": self.updated,
+            "exhausted": self.exhausted,
         })
     }
 }

@@ -178,9 +178,9 @@ impl Attempt<'_> {
                 return (false, previous.state.name(), result, dimension);
             }
             if previous.leased(now) {
-                // Another attempt is at it. On this message's last delivery its own message carries the target: this
-                // copy (a second start's) is let go rather than sent to the dead-letter queue.
-                return (!last, "running", unavailable("another attempt holds the target".into()), dimension);
+                // Another attempt is at it, or was when its process died: come back when its lease has ended (the
+                // queue's visibility timeout, six times the function's, outlasts any lease).
+                return (true, "running", unavailable("another attempt holds the target".into()), dimension);
             }
         }
         let unsure = previous.as_ref().is_some_and(|p| p.unsure || p.state == State::Running);

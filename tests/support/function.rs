@@ -17,7 +17,12 @@ pub struct Function {
 impl Function {
     /// Starts the binary with a cleared environment: `PATH`, the Lambda variables, then `env` (which may override).
     pub fn spawn(api: &RuntimeApi, env: &[(&str, &str)]) -> Function {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_wx-plugin-manager"));
+        Function::spawn_command(Command::new(env!("CARGO_BIN_EXE_wx-plugin-manager")), api, env)
+    }
+
+    /// Starts `command` (a program and its arguments) in the binary's place, with the same environment: a scripted
+    /// runtime client, for the tests of what drives a function rather than of the function itself.
+    pub fn spawn_command(mut command: Command, api: &RuntimeApi, env: &[(&str, &str)]) -> Function {
         command.env_clear();
         if let Some(path) = std::env::var_os("PATH") {
             command.env("PATH", path);
@@ -33,7 +38,7 @@ impl Function {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = command.spawn().expect("spawn wx-plugin-manager");
+        let mut child = command.spawn().unwrap_or_else(|e| panic!("spawn {:?}: {e}", command.get_program()));
         let output: Arc<(Mutex<Vec<u8>>, Condvar)> = Arc::default();
         let pipes: [Box<dyn Read + Send>; 2] =
             [Box::new(child.stdout.take().unwrap()), Box::new(child.stderr.take().unwrap())];

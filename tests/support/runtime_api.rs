@@ -127,6 +127,21 @@ impl RuntimeApi {
         self.answer_of(ticket, Instant::now() + timeout + GRACE)
     }
 
+    /// As [`invoke`](Self::invoke), but gives up at once, with `NoAnswer`, when `gone()` holds (asked every 20 ms):
+    /// Lambda fails an invocation when its instance dies or is reset, without waiting for the deadline.
+    pub fn invoke_unless(&self, event: &Value, timeout: Duration, mut gone: impl FnMut() -> bool) -> Outcome {
+        let (id, rx) = self.enqueue(serde_json::to_vec(event).expect("serialise the event"), timeout);
+        let until = Instant::now() + timeout + GRACE;
+        loop {
+            let slice = until.saturating_duration_since(Instant::now()).min(Duration::from_millis(20));
+            match rx.recv_timeout(slice) {
+                Ok(outcome) => return outcome,
+                Err(_) if Instant::now() >= until || gone() => return self.answer_of((id, rx), Instant::now()),
+                Err(_) => {}
+            }
+        }
+    }
+
     /// Queues every event at once, then waits for all answers; outcomes are in the order of `events`.
     pub fn invoke_many(&self, events: &[Value], timeout: Duration) -> Vec<Outcome> {
         let tickets: Vec<_> =
