@@ -222,7 +222,7 @@ impl Attempt<'_> {
             },
         };
         let (err_code, err_msg) = match &result {
-            Ok(_) if found_made => (0, "found made after an unknown outcome; not sent again".to_owned()),
+            Ok(_) if found_made => (0, "found in place after an unknown outcome; not sent again".to_owned()),
             Ok(_) => (0, String::new()),
             Err(error) => (error.err_code(), error.err_msg()),
         };

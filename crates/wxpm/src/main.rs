@@ -17,6 +17,8 @@ use wx_plugin_manager::present;
 use wx_plugin_manager::{App, Config, Error};
 
 mod emulator;
+mod lambda_invoke;
+mod rollout;
 
 use emulator::serve_emulator;
 
@@ -44,6 +46,8 @@ enum Command {
         #[arg(long, default_value_t = 10.0)]
         timeout: f64,
     },
+    /// A third-party platform's rollouts: one cloud call on many mini programs through the function's queue.
+    Rollout(rollout::RolloutArgs),
     /// Third-party platform chores, with the function's own settings (WX_COMPONENT_*, WX_TOKEN_CACHE, WX_API_BASE).
     #[command(subcommand)]
     Platform(PlatformCommand),
@@ -85,6 +89,7 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Invoke { event, api_base, timeout } => invoke(event, api_base, timeout),
         Command::Platform(command) => platform(command),
+        Command::Rollout(args) => rollout::run(args),
         Command::Emulator { port, host, state, api_security_dir, api_security } => {
             serve_emulator(SocketAddr::new(host, port), state, api_security_dir, api_security.as_deref())
         }

@@ -5,6 +5,8 @@ mod emulator;
 mod events;
 mod invoke;
 mod platform;
+mod rollout;
+mod rollout_lambda;
 
 /// The workspace's root, where the README and `events/` are.
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
