@@ -2,6 +2,7 @@
 //! process from the environment's settings (as `wxpm invoke` runs a call), or on a deployed function through Lambda's
 //! Invoke API (`--function`).
 
+mod args;
 mod show;
 
 use std::io::{IsTerminal, Write};
@@ -9,12 +10,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{json, Value};
 use wx_plugin_manager::observe::logging;
 use wx_plugin_manager::{App, Config};
 
 use crate::lambda_invoke::{Failure, LambdaInvoke};
+pub use args::RolloutArgs;
+use args::{Appids, Format, RolloutCommand, Via};
 use show::{Counts, Progress};
 
 /// Start rounds in a row that may send nothing before giving up (a queue refusing for a moment gets a second chance).
@@ -23,80 +25,6 @@ const IDLE_ROUNDS: u32 = 3;
 const FAILED_POLLS: u32 = 5;
 /// `report`'s page size: its default; 1000 targets answer in well under Lambda's 6 MB.
 const PAGE: u64 = 1000;
-
-#[derive(Args)]
-pub struct RolloutArgs {
-    #[command(subcommand)]
-    command: RolloutCommand,
-    #[command(flatten)]
-    via: Via,
-}
-
-/// Where the control events run.
-#[derive(Args)]
-struct Via {
-    /// Drive this deployed function (name or ARN) through Lambda's Invoke API, with the AWS CLI's credentials and
-    /// region. Without it, the function's library runs in this process from the environment, as `wxpm invoke`.
-    #[arg(long, global = true)]
-    function: Option<String>,
-    /// Lambda's API at this URL (e.g. `cargo lambda watch`'s http://127.0.0.1:9000); default AWS_ENDPOINT_URL_LAMBDA,
-    /// else AWS_ENDPOINT_URL, else https://lambda.<region>.amazonaws.com.
-    #[arg(long, global = true)]
-    endpoint_url: Option<String>,
-    /// The AWS CLI profile for --function's credentials and region (default: as the AWS CLI, AWS_PROFILE).
-    #[arg(long, global = true)]
-    profile: Option<String>,
-    /// In this process: each call's time limit in seconds, as the function's Lambda timeout.
-    #[arg(long, global = true, default_value_t = 10.0)]
-    timeout: f64,
-}
-
-#[derive(Subcommand)]
-enum RolloutCommand {
-    /// Start (or resume) a rollout: send every target not settled yet, then follow it until all are settled.
-    Start {
-        /// The rollout's id: 1 to 64 letters, digits, '-', '_' or '.'.
-        #[arg(long, value_parser = rollout_id)]
-        id: String,
-        /// The cloud call to run on each target, a JSON file without authorizerAppid.
-        #[arg(long, value_parser = event_file)]
-        event: Value,
-        /// A file of appids, one a line or a JSON array (default: every authorised mini program).
-        #[arg(long, value_parser = targets_file)]
-        targets: Option<Appids>,
-        /// Return once the targets are sent, without following the rollout.
-        #[arg(long)]
-        detach: bool,
-        /// Seconds between status polls while following.
-        #[arg(long, default_value_t = 2.0, value_parser = interval)]
-        interval: f64,
-    },
-    /// The rollout's targets counted by state, and by errCode.
-    Status {
-        #[arg(long, value_parser = rollout_id)]
-        id: String,
-    },
-    /// Every target's outcome, as CSV or JSON lines.
-    Report {
-        #[arg(long, value_parser = rollout_id)]
-        id: String,
-        #[arg(long, value_enum, default_value_t = Format::Csv)]
-        format: Format,
-        /// Write here (whole, or not at all) instead of standard output.
-        #[arg(long)]
-        output: Option<PathBuf>,
-    },
-}
-
-/// The targets file's appids (a type of its own: clap would take a `Vec` for a repeated option).
-#[derive(Clone)]
-struct Appids(Vec<String>);
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Format {
-    Csv,
-    Jsonl,
-}
 
 pub fn run(args: RolloutArgs) -> ExitCode {
     let via = args.via;
@@ -141,7 +69,8 @@ fn fail(command: &str, failure: Failure) -> ExitCode {
 
 /// The function the control events go to.
 enum Function {
-    Local { app: App, limit: Duration },
+    // Boxed: the App is large beside the Invoke client, and there is one of them.
+    Local { app: Box<App>, limit: Duration },
     Lambda(LambdaInvoke),
 }
 
@@ -166,7 +95,7 @@ impl Function {
         let config = Config::from_lookup(|name| if name == "WX_METRICS" { Some("off".into()) } else { own(name) });
         let config = config.map_err(thrown)?.resolve(own).await.map_err(thrown)?;
         let app = App::new(&config).map_err(thrown)?;
-        Ok(Function::Local { app, limit })
+        Ok(Function::Local { app: Box::new(app), limit })
     }
 
     /// One control event's answer: errCode 0, or the failure.
@@ -181,7 +110,11 @@ impl Function {
         };
         match answer.get("errCode").and_then(Value::as_i64) {
             Some(0) => Ok(answer),
-            _ => Err(Failure::Call(format!("the function answered something else than a rollout's answer: {answer}"))),
+            _ => {
+                // Another function's answer, perhaps: enough of it to recognise.
+                let text: String = answer.to_string().chars().take(300).collect();
+                Err(Failure::Call(format!("the answer is not a rollout's (no errCode 0): {text}")))
+            }
         }
     }
 
@@ -259,7 +192,8 @@ async fn start(
             Err(e) => fail("start", e),
         },
         Ok(()) = tokio::signal::ctrl_c() => {
-            eprintln!("\nwxpm rollout start: stopped waiting; the rollout goes on. Follow it with `wxpm rollout status --id {id}`");
+            let gap = if std::io::stderr().is_terminal() { "\n" } else { "" };
+            eprintln!("{gap}wxpm rollout start: stopped waiting; the rollout goes on. Follow it with `wxpm rollout status --id {id}`");
             ExitCode::from(130)
         }
     }
@@ -366,57 +300,4 @@ async fn write_report(function: &Function, id: &str, format: Format, out: &mut i
     }
     out.flush().map_err(io)?;
     Ok(rows)
-}
-
-// The arguments, checked while the command line is parsed: a bad one is a usage error (exit status 2).
-
-fn rollout_id(arg: &str) -> Result<String, String> {
-    let ok = (1..=64).contains(&arg.len()) && arg.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-    ok.then(|| arg.to_owned()).ok_or_else(|| "a rollout id is 1 to 64 letters, digits, '-', '_' or '.'".into())
-}
-
-fn event_file(arg: &str) -> Result<Value, String> {
-    let bytes = std::fs::read(arg).map_err(|e| format!("cannot read the event file: {e}"))?;
-    match serde_json::from_slice(&bytes) {
-        Ok(Value::Object(event)) => Ok(Value::Object(event)),
-        Ok(_) => Err("the event file must hold a JSON object (the cloud call)".into()),
-        Err(e) => Err(format!("the event file is not JSON: {e}")),
-    }
-}
-
-fn targets_file(arg: &str) -> Result<Appids, String> {
-    let text = std::fs::read_to_string(arg).map_err(|e| format!("cannot read the targets file: {e}"))?;
-    let targets: Vec<(String, String)> = if text.trim_start().starts_with('[') {
-        let list: Vec<Value> = serde_json::from_str(&text).map_err(|e| format!("the targets file is not JSON: {e}"))?;
-        list.into_iter()
-            .enumerate()
-            .map(|(i, v)| match v {
-                Value::String(appid) => Ok((format!("item {}", i + 1), appid)),
-                other => Err(format!("the targets file's item {} is {other}, not an appid", i + 1)),
-            })
-            .collect::<Result<_, _>>()?
-    } else {
-        let lines = text.lines().enumerate().map(|(i, line)| (format!("line {}", i + 1), line.trim().to_owned()));
-        lines.filter(|(_, line)| !line.is_empty() && !line.starts_with('#')).collect()
-    };
-    for (place, appid) in &targets {
-        let ok =
-            (1..=64).contains(&appid.len()) && appid.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
-        if !ok {
-            return Err(format!("the targets file's {place} ({appid:?}) is not an appid"));
-        }
-    }
-    if targets.is_empty() {
-        return Err("the targets file names no appid".into());
-    }
-    Ok(Appids(targets.into_iter().map(|(_, appid)| appid).collect()))
-}
-
-fn interval(arg: &str) -> Result<f64, String> {
-    let secs: f64 = arg.parse().map_err(|_| "the interval is a number of seconds".to_owned())?;
-    Duration::try_from_secs_f64(secs)
-        .ok()
-        .filter(|d| !d.is_zero() && d.as_secs() <= 3600)
-        .map(|_| secs)
-        .ok_or_else(|| "the interval must be above 0 and at most 3600 seconds".into())
 }

@@ -1,5 +1,5 @@
 //! `wxpm` as users run it: the real binary, against the emulator (embedded or standalone), from the workspace's root
-//! (the README's commands and `events/`).
+//! (the README's commands and `events/`); `wxpm rollout --function` against a stand-in for Lambda's API on loopback.
 
 mod emulator;
 mod events;

@@ -311,7 +311,10 @@ fn start_sends_then_follows_the_rollout_until_every_target_is_settled() {
     assert!(seen[1].get("targets").is_none(), "a later round names the recorded rollout only: {}", seen[1]);
     assert_eq!(seen.len(), 5, "two starts, three polls");
     // Not a terminal: a line per poll.
-    assert!(progress.contains("0/3 settled | done 0 failed 0 quota 0 | pending 2 running 1"), "{progress}");
+    assert!(
+        progress.contains("0/3 settled | 0s, time left unknown yet | done 0 failed 0 quota 0 | pending 2 running 1"),
+        "{progress}"
+    );
     assert!(progress.contains("[#############.......]  66% 2/3 settled"), "{progress}");
     assert!(progress.contains("[####################] 100% 3/3 settled"), "{progress}");
     assert!(!progress.contains('\r'), "{progress}");

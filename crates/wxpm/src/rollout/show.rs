@@ -55,9 +55,15 @@ impl Progress {
     pub fn draw(&mut self, counts: &Counts) {
         let now = Instant::now();
         let first = *self.first.get_or_insert((counts.settled(), now));
-        let line = progress_line(counts, now - self.started, left(counts, first, now));
+        let mut line = progress_line(counts, now - self.started, left(counts, first, now));
         let mut err = std::io::stderr().lock();
-        let _ = if self.terminal { write!(err, "\r{line}\x1b[K") } else { writeln!(err, "{line}") };
+        let _ = if self.terminal {
+            // A line that wraps cannot be redrawn by \r: cut to the width (what matters most comes first).
+            line.truncate(terminal_columns().unwrap_or(80).saturating_sub(1));
+            write!(err, "\r{line}\x1b[K")
+        } else {
+            writeln!(err, "{line}")
+        };
         let _ = err.flush();
         self.drawn = self.terminal;
     }
@@ -91,16 +97,30 @@ pub fn progress_line(counts: &Counts, elapsed: Duration, left: Option<Duration>)
     let bar = format!("{}{}", "#".repeat(filled), ".".repeat(WIDTH as usize - filled.min(WIDTH as usize)));
     let left = match (counts.unsettled(), left) {
         (0, _) => String::new(),
-        (_, Some(left)) => format!(", ~{} left", duration(left)),
+        (_, Some(left)) => format!(", ~{} left", duration(left.max(Duration::from_secs(1)))),
         (_, None) => ", time left unknown yet".into(),
     };
     format!(
-        "[{bar}] {:>3}% {settled}/{} settled | done {done} failed {failed} quota {quota} | pending {pending} running \
-         {running} retrying {retrying} | {}{left}",
+        "[{bar}] {:>3}% {settled}/{} settled | {}{left} | done {done} failed {failed} quota {quota} | pending \
+         {pending} running {running} retrying {retrying}",
         settled * 100 / targets,
         counts.targets,
         duration(elapsed),
     )
+}
+
+/// The terminal's width, from the terminal itself (COLUMNS is seldom exported).
+#[cfg(unix)]
+fn terminal_columns() -> Option<usize> {
+    let mut size = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the struct it is given, which lives across the call.
+    let ok = unsafe { libc::ioctl(libc::STDERR_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
+    (ok && size.ws_col > 0).then_some(usize::from(size.ws_col))
+}
+
+#[cfg(not(unix))]
+fn terminal_columns() -> Option<usize> {
+    None
 }
 
 /// `45s`, `3m05s`, `2h07m`.
@@ -208,13 +228,10 @@ mod tests {
         let estimate = left(&counts, first, now).unwrap();
         assert!((39..=41).contains(&estimate.as_secs()), "{estimate:?}");
         let line = progress_line(&counts, Duration::from_secs(65), Some(estimate));
-        assert!(
-            line.starts_with("[############........]  60% 120/200 settled | done 100 failed 15 quota 5 |"),
-            "{line}"
-        );
-        assert!(line.contains("pending 50 running 10 retrying 20 | 1m05s, ~"), "{line}");
+        assert!(line.starts_with("[############........]  60% 120/200 settled | 1m05s, ~4"), "{line}");
+        assert!(line.ends_with("s left | done 100 failed 15 quota 5 | pending 50 running 10 retrying 20"), "{line}");
         assert!(left(&counts, (120, now - Duration::from_secs(5)), now).is_none(), "nothing settled since");
-        assert!(progress_line(&counts, Duration::ZERO, None).ends_with("0s, time left unknown yet"));
+        assert!(progress_line(&counts, Duration::ZERO, None).contains(" | 0s, time left unknown yet | "));
     }
 
     #[test]
