@@ -73,14 +73,20 @@ fn applying_to_500_programs_through_faults_and_a_killed_process_changes_each_at_
     }
     assert_eq!(dead, exhausted(&report), "the dead-letter queue holds exactly the targets every attempt failed for");
     let counts = |state: &str| report.values().filter(|o| o["state"] == state).count();
-    assert!(counts("done") > PROGRAMS / 3 && counts("failed") > 0, "done {} failed {}", counts("done"), counts("failed"));
+    assert!(
+        counts("done") > PROGRAMS / 3 && counts("failed") > 0,
+        "done {} failed {}",
+        counts("done"),
+        counts("failed")
+    );
     // The faults were met, and some change was made by a call whose answer never came (then found, not resent).
     let found = report.values().filter(|o| o["errMsg"].as_str().unwrap().starts_with("found in place")).count();
     let retried = report.values().filter(|o| o["attempts"].as_u64().unwrap() > 1).count();
     assert!(retried > 0, "some target needed a second attempt");
     assert!(found > 0, "a change whose answer never came was looked for on the retry, not sent again");
     let timed_out_then_found = report.iter().any(|(program, o)| {
-        o["errMsg"].as_str().unwrap().starts_with("found in place") && changes.get(program).is_some_and(|c| c.applied == 1)
+        o["errMsg"].as_str().unwrap().starts_with("found in place")
+            && changes.get(program).is_some_and(|c| c.applied == 1)
     });
     assert!(timed_out_then_found, "a change made by a call that timed out was found, and not made again");
 }

@@ -40,7 +40,8 @@ fn a_poison_message_is_final_and_not_retried_and_a_revoked_program_keeps_wechats
     let status = rig.wait_settled("edges", &esm, Duration::from_secs(120));
     let report = rig.report("edges");
 
-    let delivered = |id: &str| esm.batches().iter().flat_map(|b| b.records.clone()).filter(|r| r.message_id == id).count();
+    let delivered =
+        |id: &str| esm.batches().iter().flat_map(|b| b.records.clone()).filter(|r| r.message_id == id).count();
     assert_eq!((delivered(&not_json), delivered(&bad)), (1, 1), "poison messages are taken once, not retried");
     assert!(rig.dead_letters().is_empty(), "nothing failed every attempt");
     let line = esm.output();
@@ -71,7 +72,11 @@ fn with_the_store_unreachable_records_come_back_and_none_is_lost() {
     rig.start("outage", apply(), Some(&targets));
     rig.store.kill();
     let esm = rig.mapping(1);
-    assert!(esm.wait_until(Duration::from_secs(30), |s| s.failures_reported >= targets.len() as u64), "{:?}", esm.stats());
+    assert!(
+        esm.wait_until(Duration::from_secs(30), |s| s.failures_reported >= targets.len() as u64),
+        "{:?}",
+        esm.stats()
+    );
     assert_eq!(esm.stats().deleted, 0, "nothing is deleted while its outcome cannot be recorded");
     assert!(targets.iter().all(|t| rig.emu.changes(t).applied == 0), "nothing is sent without the slot");
     // Back, but empty: the ticket must come again (the messages carry their events; the records start over).
@@ -107,8 +112,10 @@ fn targets_every_attempt_fails_for_end_in_the_dead_letter_queue_and_a_redrive_fi
     }
     // The dead-letter queue holds exactly them: moved back (what `aws sqs start-message-move-task` does), they run.
     let dead = rig.sqs.drain_bodies(&rig.queue.dlq_url);
-    let mut named: Vec<String> =
-        dead.iter().map(|b| serde_json::from_str::<Value>(b).unwrap()["event"]["authorizerAppid"].to_string()).collect();
+    let mut named: Vec<String> = dead
+        .iter()
+        .map(|b| serde_json::from_str::<Value>(b).unwrap()["event"]["authorizerAppid"].to_string())
+        .collect();
     named.sort();
     let mut expected: Vec<String> = targets.iter().map(|t| json!(t).to_string()).collect();
     expected.sort();
@@ -127,7 +134,8 @@ fn targets_every_attempt_fails_for_end_in_the_dead_letter_queue_and_a_redrive_fi
     let again = rig.start("dlq", apply(), None);
     assert_eq!((again["sent"].clone(), again["done"].clone()), (json!(0), json!(targets.len())), "{again}");
     // Another event under the same id is refused.
-    let other = rig.control(json!({"rollout":"start","rolloutId":"dlq","event":{"action":"unbind","pluginAppid":DEMO_PLUGIN}}));
+    let other =
+        rig.control(json!({"rollout":"start","rolloutId":"dlq","event":{"action":"unbind","pluginAppid":DEMO_PLUGIN}}));
     let (kind, message) = other.error();
     assert_eq!(kind, "InvalidEvent", "{message}");
 }

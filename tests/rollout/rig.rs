@@ -125,7 +125,8 @@ impl Rig {
         let until = Instant::now() + timeout;
         loop {
             let status = self.status(id);
-            let open: u64 = ["pending", "running", "retrying"].iter().map(|s| status["states"][s].as_u64().unwrap()).sum();
+            let open: u64 =
+                ["pending", "running", "retrying"].iter().map(|s| status["states"][s].as_u64().unwrap()).sum();
             if open == 0 && self.sqs.counts(&self.queue.url).total() == 0 && esm.stats().in_flight == 0 {
                 return status;
             }
