@@ -15,8 +15,10 @@
 //! - [`edge`]: the ways in, each a function over the container's [`App`]: [`edge::handle_payload`],
 //!   [`edge::handle`], [`edge::invoke`]; [`edge::lambda::run`] is the Lambda binary's whole life (the Runtime API
 //!   loop, deadlines, init errors); `edge::gateway` reads and answers API Gateway, function URL and ALB requests and
-//!   WeChat's pushes.
+//!   WeChat's pushes; `edge::sqs` runs a batch from the rollout queue and names the records to deliver again.
 //! - `app`: the composition: a [`Config`] becomes an [`App`], once per container.
+//! - `rollout`: a third-party platform's rollouts ([`Rollouts`]): one event across every authorised mini program
+//!   through the rollout queue (SQS), at most one change per program, and their start, status and report.
 //! - `call`: the one call path, event → [`Request`] → token → WeChat → result, its retry policy, and the one place
 //!   that knows where tokens come from ([`TokenSource`]); [`PluginCaller`] is its face.
 //! - `operation`: one type per action ([`Apply`], [`Unbind`], …), each reading its parameters and writing its wire
@@ -25,6 +27,7 @@
 //! - [`token`]: the token cells (single flight, early refresh, shared by the fleet) and their stores, which share one
 //!   breaker and one lease key.
 //! - `config`, `secrets`: the environment read once at cold start, a secret through the Lambda extension.
+//! - `aws`: DynamoDB's and SQS's JSON APIs, signed with SigV4 (the stores' and the rollout queue's client).
 //! - [`wechat`]: the HTTP client and API security (seal and open); the errcode table, the API-security envelope and
 //!   WXBizMsgCrypt are the wire's (`wechat_wire`), shared with the emulator.
 //! - [`observe`]: the one log line per invocation and its metrics.
@@ -96,5 +99,6 @@ pub use config::{Config, TokenEndpoint, DEFAULT_API_BASE};
 pub use error::Error;
 pub use observe::Usage;
 pub use operation::{Apply, DevAgree, DevApplyList, DevDelete, DevRefuse, Operation, Request, Unbind, Update};
+pub use rollout::Rollouts;
 pub use token::TokenProvider;
 pub use wechat::WeChatClient;

@@ -10,12 +10,17 @@ use super::{JsonApi, Misconfigured, Service};
 /// SQS takes at most this many messages a call.
 pub const BATCH: usize = 10;
 
+/// The longest one `SendMessageBatch` may take. SQS answers in tens of milliseconds; a start sends only while this
+/// much time is left, and a send that timed out may still have been taken (then the target gets a second message,
+/// which its record makes harmless).
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
 const SQS: Service = Service {
     name: "sqs",
     label: "the rollout queue",
     endpoint_variable: "AWS_ENDPOINT_URL_SQS",
     target_prefix: "AmazonSQS",
-    timeout: Duration::from_secs(2),
+    timeout: SEND_TIMEOUT,
 };
 
 /// One queue, by its URL.

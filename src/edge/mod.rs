@@ -1,5 +1,6 @@
-//! The ways in, and their answers: Lambda's Runtime API ([`lambda`]), a direct invocation's event, and the HTTP
-//! gateways ([`gateway`] reads and writes their shapes; `http` serves their requests and WeChat's pushes).
+//! The ways in, and their answers: Lambda's Runtime API ([`lambda`]), a direct invocation's event, the HTTP
+//! gateways ([`gateway`] reads and writes their shapes; `http` serves their requests and WeChat's pushes), and the
+//! rollout queue's batches (`sqs`).
 //!
 //! The edge parses and answers; the call path (`crate::call`) and the platform decide. Each way in is a function
 //! over the container's [`App`].

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::record::{Keys, RolloutRecord, TargetRecord, CHUNK, STATES};
 use super::{is_rollout_id, Rollouts};
-use crate::aws::sqs::{Queue, QueueFailure, BATCH};
+use crate::aws::sqs::{Queue, QueueFailure, BATCH, SEND_TIMEOUT};
 use crate::call::PluginCaller;
 use crate::clock::now_ms;
 use crate::error::{sdk_codes, Error, StoreFailure};
@@ -21,8 +21,8 @@ use crate::wechat::is_appid;
 const MAX_TARGETS: usize = 100_000;
 /// Send calls in flight at once while starting.
 const SENDS_AT_ONCE: usize = 8;
-/// A send starts only with this much time left (its own timeout, and the answer).
-const SEND_TIME: std::time::Duration = std::time::Duration::from_millis(2500);
+/// A send starts only with this much time left: its own timeout, and the start's answer.
+const SEND_TIME: std::time::Duration = SEND_TIMEOUT.saturating_add(std::time::Duration::from_millis(500));
 /// `report`'s page: by default, and at most.
 const REPORT_PAGE: (usize, usize) = (1000, 5000);
 
@@ -167,8 +167,10 @@ impl Rollouts {
         let records = self.records(keys, deadline).await.map_err(store)?;
         let now = now_ms();
         let settled = |appid: &String| records.get(appid).is_some_and(|r| r.settled(now) || in_flight(r, now));
-        let to_send: Vec<&String> = targets.iter().filter(|t| !settled(t)).collect();
-        let done = targets.len() - to_send.len();
+        let done = targets.iter().filter(|t| settled(t)).count();
+        // A start that ran out of time goes on from where it stopped (`after` = its answer's `next`).
+        let after = event.get("after").and_then(Value::as_str).unwrap_or_default();
+        let to_send: Vec<&String> = targets.iter().filter(|t| t.as_str() > after && !settled(t)).collect();
         let rollout_id = keys.rollout().rsplit(':').next().unwrap_or_default();
         let bodies: Vec<String> = to_send
             .iter()
@@ -179,11 +181,14 @@ impl Rollouts {
             })
             .collect();
         let sends: Vec<_> = bodies.chunks(BATCH).map(|batch| send(queue, batch, deadline)).collect();
-        let sends: Vec<(usize, Option<QueueFailure>)> =
-            stream::iter(sends).buffer_unordered(SENDS_AT_ONCE).collect().await;
-        let remaining: usize = sends.iter().map(|(unsent, _)| unsent).sum();
+        // In order, so that what went out is a prefix of the targets and the next start can begin after it.
+        let sends: Vec<(usize, Option<QueueFailure>)> = stream::iter(sends).buffered(SENDS_AT_ONCE).collect().await;
+        let whole = sends.iter().take_while(|(unsent, _)| *unsent == 0).count();
+        let sent_through = (whole * BATCH).min(to_send.len());
+        let sent = bodies.len() - sends.iter().map(|(unsent, _)| unsent).sum::<usize>();
+        let remaining = to_send.len() - sent_through;
         if let Some(failure) = sends.iter().find_map(|(_, failure)| failure.as_ref()) {
-            if remaining == to_send.len() {
+            if sent == 0 {
                 return Err(unavailable(
                     sdk_codes::QUEUE_UNAVAILABLE,
                     format!("the rollout queue took no message: {failure}; start again to send them"),
@@ -191,11 +196,13 @@ impl Rollouts {
             }
             tracing::warn!(error = %failure, remaining, "the rollout queue refused some messages; start again to send them");
         }
+        let next = (remaining > 0 && sent_through > 0).then(|| to_send[sent_through - 1].clone());
         Ok(json!({
             "targets": targets.len(),
             "done": done,
-            "sent": to_send.len() - remaining,
+            "sent": sent,
             "remaining": remaining,
+            "next": next.or_else(|| (remaining > 0).then(|| after.to_owned()).filter(|a| !a.is_empty())),
         }))
     }
 

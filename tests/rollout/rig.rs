@@ -86,15 +86,36 @@ impl Rig {
         self.control_api.invoke(&event, Duration::from_secs(10))
     }
 
+    /// Starts the rollout, and starts it again while messages remain unsent (as `wxpm rollout start` does: moto
+    /// takes a few hundred messages a second, so a big start needs more than one invocation); the last answer, its
+    /// `sent` the total.
     #[track_caller]
     pub fn start(&self, id: &str, event: Value, targets: Option<&[String]>) -> Value {
         let mut control = json!({"rollout":"start","rolloutId":id,"event":event});
         if let Some(targets) = targets {
             control["targets"] = json!(targets);
         }
-        let answer = self.control(control).response();
-        assert_eq!(answer["errCode"], 0, "{answer}");
-        answer
+        let mut sent = 0;
+        for _ in 0..20 {
+            let mut answer = match self.control(control.clone()) {
+                Outcome::Response(answer) => answer,
+                // moto, one Python process, sometimes answers slower than the send's 2 s: a round that sent nothing
+                // is said as a RolloutError, and the next round sends what it did not.
+                Outcome::Error { error_type, error_message } if error_type == "RolloutError" => {
+                    eprintln!("rollout {id}: a round sent nothing ({error_message}); again");
+                    continue;
+                }
+                other => panic!("rollout {id}: {other:?}"),
+            };
+            assert_eq!(answer["errCode"], 0, "{answer}");
+            sent += answer["sent"].as_u64().unwrap();
+            if answer["remaining"] == 0 {
+                answer["sent"] = json!(sent);
+                return answer;
+            }
+            control["after"] = answer["next"].clone();
+        }
+        panic!("rollout {id}: messages still unsent after 20 starts");
     }
 
     #[track_caller]

@@ -154,6 +154,8 @@ async fn start(
     }
     let (mut remaining, mut idle, mut rounds) = (count(&answer, "remaining"), 0, 1);
     let mut sent = count(&answer, "sent");
+    // The next round begins after what this one sent (`next`), so nothing queued is queued twice.
+    request["after"] = answer["next"].clone();
     while remaining > 0 {
         if idle == IDLE_ROUNDS {
             eprintln!(
@@ -170,6 +172,7 @@ async fn start(
             Ok(answer) if count(&answer, "remaining") < remaining => {
                 (remaining, idle) = (count(&answer, "remaining"), 0);
                 sent += count(&answer, "sent");
+                request["after"] = answer["next"].clone();
             }
             Ok(_) => idle += 1,
             Err(e) => {
