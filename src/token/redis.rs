@@ -47,6 +47,8 @@ if (v == false and ARGV[1] == '0') or (v ~= false and ARGV[1] == '1' and v == AR
 end
 return 0";
 
+/// Keys SCAN looks at per call.
+const SCAN_COUNT: usize = 1000;
 /// `MGET` this many keys at a time when reading entries.
 const MGET_CHUNK: usize = 200;
 
@@ -230,7 +232,10 @@ impl DurableStore for RedisStore {
                 let pattern = pattern.clone();
                 async move {
                     let mut found = Vec::new();
-                    let mut iter: redis::AsyncIter<String> = r.scan_match(pattern).await?;
+                    // A thousand keys a step, not SCAN's default ten: a rollout's thousands of records in a few calls.
+                    let mut scan = redis::cmd("SCAN");
+                    scan.cursor_arg(0).arg("MATCH").arg(&pattern).arg("COUNT").arg(SCAN_COUNT);
+                    let mut iter: redis::AsyncIter<String> = scan.iter_async(&mut r).await?;
                     while let Some(key) = iter.next_item().await {
                         found.push(key?);
                     }

@@ -167,6 +167,20 @@ impl DurableStore for MemoryStore {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn a_containers_expiring_values_go_by_themselves_and_entries_are_sorted_by_key() {
+        let store = MemoryStore::default();
+        assert!(store.swap_expiring("r:b", None, "2", Duration::from_millis(30)).await.unwrap());
+        assert!(store.swap("r:a", None, "1").await.unwrap());
+        assert!(store.swap("s:a", None, "other").await.unwrap());
+        let both = vec![("r:a".to_owned(), "1".to_owned()), ("r:b".to_owned(), "2".to_owned())];
+        assert_eq!(store.entries("r:").await.unwrap(), both);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(store.get("r:b").await.unwrap(), None);
+        assert_eq!(store.keys("r:").await.unwrap(), ["r:a"]);
+        assert!(store.swap_expiring("r:b", None, "3", Duration::from_secs(1)).await.unwrap(), "gone is absent");
+    }
+
     #[test]
     fn the_breaker_refuses_only_while_it_rests_and_the_lease_sits_next_to_its_token() {
         let breaker = Breaker::default();

@@ -4,4 +4,5 @@
 mod at_most_once;
 mod esm_support;
 mod outcomes;
+mod records;
 mod rig;
