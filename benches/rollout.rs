@@ -65,7 +65,7 @@ fn commands(redis: &RedisServer) -> (u64, Vec<(String, u64)>) {
         })
         .filter(|(name, _)| name != "info" && name != "config|resetstat")
         .collect();
-    by_command.sort_by(|a, b| b.1.cmp(&a.1));
+    by_command.sort_by_key(|(_, calls)| std::cmp::Reverse(*calls));
     (by_command.iter().map(|(_, calls)| calls).sum(), by_command)
 }
 
@@ -110,7 +110,6 @@ fn roll_out(rig: &rig::Rig, redis: &RedisServer, esm: &EventSourceMapping, id: &
     let mut quarters: Vec<(u64, u64)> = Vec::new();
     loop {
         let records = esm.stats().records - records_before;
-        let cpu = total_cpu(esm) - cpu_before;
         if quarters.len() < 3 && records * 4 >= targets * (quarters.len() as u64 + 1) {
             quarters.push((records, total_rss(esm)));
         }

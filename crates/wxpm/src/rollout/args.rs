@@ -22,8 +22,8 @@ pub(super) struct Via {
     /// region. Without it, the function's library runs in this process from the environment, as `wxpm invoke`.
     #[arg(long, global = true)]
     pub(super) function: Option<String>,
-    /// Lambda's API at this URL (e.g. `cargo lambda watch`'s http://127.0.0.1:9000); default AWS_ENDPOINT_URL_LAMBDA,
-    /// else AWS_ENDPOINT_URL, else https://lambda.<region>.amazonaws.com.
+    /// Lambda's API at this URL (e.g. port 9000 on loopback, `cargo lambda watch`'s); default AWS_ENDPOINT_URL_LAMBDA,
+    /// else AWS_ENDPOINT_URL, else the region's Lambda endpoint.
     #[arg(long, global = true)]
     pub(super) endpoint_url: Option<String>,
     /// The AWS CLI profile for --function's credentials and region (default: as the AWS CLI, AWS_PROFILE).
