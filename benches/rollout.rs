@@ -10,8 +10,9 @@
 #[path = "../tests/rollout/rig.rs"]
 #[allow(dead_code)]
 mod rig;
+// The tests' support, whole: the bench uses part of it.
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_macros, unused_imports)]
 mod support;
 
 use std::time::{Duration, Instant};

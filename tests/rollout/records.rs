@@ -6,18 +6,7 @@ use std::time::Duration;
 use futures_util::stream::{self, StreamExt};
 use wx_plugin_manager::token::{DurableStore, RedisStore};
 
-use crate::support::shared_store::SharedStore;
-
-macro_rules! on_both_stores {
-    ($($test:ident),* $(,)?) => {
-        mod redis {
-            $(#[test] fn $test() { super::$test(super::SharedStore::redis()) })*
-        }
-        mod dynamodb {
-            $(#[test] fn $test() { super::$test(super::SharedStore::dynamodb()) })*
-        }
-    };
-}
+use crate::support::shared_store::{on_both_stores, SharedStore};
 
 on_both_stores!(expiring_values_count_as_absent_once_past_their_time_and_entries_read_thousands_in_one_pass);
 

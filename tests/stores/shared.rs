@@ -7,24 +7,12 @@ use std::time::{Duration, Instant};
 use crate::support::function::Function;
 use crate::support::runtime_api::{Outcome, RuntimeApi};
 use crate::support::setup::TIMEOUT;
-use crate::support::shared_store::SharedStore;
+use crate::support::shared_store::{on_both_stores, SharedStore};
 use serde_json::{json, Value};
 use wechat_emulator::{
     Emulator, Fault, PlatformPush, DEMO_APPID, DEMO_COMPONENT_AES_KEY, DEMO_COMPONENT_APPID, DEMO_COMPONENT_SECRET,
     DEMO_COMPONENT_TOKEN, DEMO_SECRET,
 };
-
-/// Each test, once per store.
-macro_rules! on_both_stores {
-    ($($test:ident),* $(,)?) => {
-        mod redis {
-            $(#[test] fn $test() { super::$test(super::SharedStore::redis()) })*
-        }
-        mod dynamodb {
-            $(#[test] fn $test() { super::$test(super::SharedStore::dynamodb()) })*
-        }
-    };
-}
 
 on_both_stores!(
     fifty_instances_make_one_token_call_and_one_refetch_after_invalidation,

@@ -6,6 +6,20 @@ use wx_plugin_manager::token::{DurableStore, TokenStore};
 use super::dynalite::{self, Dynalite};
 use testkit::redis::{self, RedisServer};
 
+/// Each test, once per store: `on_both_stores!(a, b)` makes `redis::a` and `dynamodb::a`, each calling `super::a`
+/// with a fresh store of its kind.
+macro_rules! on_both_stores {
+    ($($test:ident),* $(,)?) => {
+        mod redis {
+            $(#[test] fn $test() { super::$test($crate::support::shared_store::SharedStore::redis()) })*
+        }
+        mod dynamodb {
+            $(#[test] fn $test() { super::$test($crate::support::shared_store::SharedStore::dynamodb()) })*
+        }
+    };
+}
+pub(crate) use on_both_stores;
+
 pub enum SharedStore {
     Redis(RedisServer),
     DynamoDb(Dynalite),
