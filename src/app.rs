@@ -25,7 +25,8 @@ pub struct App {
     pub gateway_key: Option<SecretString>,
     /// `WX_METRICS`: whether each invocation's line carries its EMF metrics.
     pub metrics: bool,
-    /// A third-party platform's rollouts (its store and its queue); `None` for one mini program's function.
+    /// A third-party platform's rollouts (its shared store and its queue); `None` for one mini program's function,
+    /// and for a platform without a shared store (`WX_TOKEN_CACHE=memory`).
     pub rollouts: Option<Rollouts>,
 }
 
@@ -52,8 +53,13 @@ impl App {
                 TokenSource::Fetched(TokenProvider::new(config.token_endpoint, appid, secret.clone(), shared))
             }
             Credentials::Platform(platform) => {
+                let env = |name: &str| std::env::var(name).ok();
                 let durable: Arc<dyn DurableStore> = match fleet {
-                    Some((_, durable)) => durable,
+                    Some((_, durable)) => {
+                        // A rollout's slots must be the fleet's, or two instances could both change one program.
+                        rollouts = Some(Rollouts::new(&platform.appid, durable.clone(), &config.rollouts, env)?);
+                        durable
+                    }
                     None => {
                         tracing::warn!(
                             "third-party platform with WX_TOKEN_CACHE=memory: the ticket and refresh tokens live in \
@@ -63,8 +69,6 @@ impl App {
                         Arc::new(MemoryStore::default())
                     }
                 };
-                let env = |name: &str| std::env::var(name).ok();
-                rollouts = Some(Rollouts::new(&platform.appid, durable.clone(), &config.rollouts, env)?);
                 TokenSource::Platform(Platform::new(platform, durable, shared)?)
             }
             Credentials::Stored { secret, .. } => {

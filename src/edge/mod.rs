@@ -90,7 +90,7 @@ async fn rollout_control(
     let started = Instant::now();
     let result = match &app.rollouts {
         Some(rollouts) => rollouts.control(&app.caller, event, deadline).await,
-        None => Err(Error::Config("rollouts are for a third-party platform (WX_COMPONENT_APPID)".into())),
+        None => Err(Error::Config(no_rollouts(app).into())),
     };
     let name = match control.as_str() {
         Some("start") => "rollout_start",
@@ -105,4 +105,12 @@ async fn rollout_control(
         app.metrics,
     );
     result
+}
+
+/// Why this function runs no rollouts.
+pub(crate) fn no_rollouts(app: &App) -> &'static str {
+    match app.caller.tokens.platform() {
+        Some(_) => "rollouts need the platform's shared store (WX_TOKEN_CACHE a redis:// URL or dynamodb://<table>)",
+        None => "rollouts are for a third-party platform (WX_COMPONENT_APPID)",
+    }
 }

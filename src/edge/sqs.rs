@@ -28,7 +28,7 @@ pub(super) async fn consume(app: &App, event: Value, deadline: Instant, ids: Req
         Err(error)
     };
     let Some(rollouts) = &app.rollouts else {
-        return refuse("an SQS batch, but this function runs no rollouts (a third-party platform's)".into());
+        return refuse(format!("an SQS batch, but this function runs no rollouts: {}", super::no_rollouts(app)));
     };
     let batch: SqsEvent = match serde_json::from_value(event) {
         Ok(batch) => batch,

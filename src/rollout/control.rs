@@ -6,7 +6,7 @@ use std::time::Instant;
 use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Map, Value};
 
-use super::record::{Keys, RolloutRecord, TargetRecord, CHUNK, STATES};
+use super::record::{new_run, Keys, RolloutRecord, TargetRecord, CHUNK, STATES};
 use super::{is_rollout_id, Rollouts};
 use crate::aws::sqs::{Queue, QueueFailure, BATCH, SEND_TIMEOUT};
 use crate::call::PluginCaller;
@@ -114,26 +114,27 @@ impl Rollouts {
         let template = template(event).map_err(invalid)?;
         let given = given_targets(event).map_err(invalid)?;
 
-        let stored = self.read(keys.rollout(), deadline).await.map_err(store)?;
-        let stored = stored.as_deref().map(serde_json::from_str::<RolloutRecord>).transpose();
-        let stored = stored.map_err(|_| store(StoreFailure(format!("{} does not read", keys.rollout()))))?;
-        let targets = match stored {
+        let same = |record: &RolloutRecord, targets: &BTreeSet<String>| {
+            if record.event != template {
+                return Err(invalid(format!(
+                    "rollout {} exists with another event: start it with the same event, or use another id",
+                    keys.rollout().rsplit(':').next().unwrap_or_default()
+                )));
+            }
+            if given.as_ref().is_some_and(|given| given != targets) {
+                return Err(invalid("this rollout exists with other targets: give the same, or none".into()));
+            }
+            Ok(())
+        };
+        let (record, targets) = match self.rollout(keys, deadline).await.map_err(store)? {
             Some(record) => {
-                if record.event != template {
-                    return Err(invalid(format!(
-                        "rollout {} exists with another event: start it with the same event, or use another id",
-                        keys.rollout().rsplit(':').next().unwrap_or_default()
-                    )));
-                }
                 let targets = self.targets(keys, &record, deadline).await.map_err(store)?;
-                if given.as_ref().is_some_and(|given| *given != targets) {
-                    return Err(invalid("this rollout exists with other targets: give the same, or none".into()));
-                }
-                targets
+                same(&record, &targets)?;
+                (record, targets)
             }
             None => {
-                let targets = match given {
-                    Some(given) => given,
+                let targets = match &given {
+                    Some(given) => given.clone(),
                     None => {
                         let platform = caller.tokens.platform().ok_or_else(|| {
                             Error::Config("rollouts are for a third-party platform (WX_COMPONENT_APPID)".into())
@@ -147,26 +148,39 @@ impl Rollouts {
                 }
                 let list: Vec<&String> = targets.iter().collect();
                 let chunks: Vec<&[&String]> = list.chunks(CHUNK).collect();
-                for (index, chunk) in chunks.iter().enumerate() {
-                    let text = serde_json::to_string(chunk).unwrap_or_default();
-                    self.put(&keys.chunk(index), &text, deadline).await.map_err(store)?;
-                }
                 let record = RolloutRecord {
                     event: template.clone(),
+                    run: new_run(),
                     targets: targets.len(),
                     chunks: chunks.len(),
                     created: now_ms(),
                 };
+                // Under this start's own run: a start racing this one writes its chunks elsewhere.
+                for (index, chunk) in chunks.iter().enumerate() {
+                    let text = serde_json::to_string(chunk).unwrap_or_default();
+                    self.write(&keys.chunk(&record.run, index), None, &text, deadline).await.map_err(store)?;
+                }
                 let text = serde_json::to_string(&record).unwrap_or_default();
-                // Another start of the same id may have recorded it first: then the next start compares.
-                self.write(keys.rollout(), None, &text, deadline).await.map_err(store)?;
-                targets
+                if self.write(keys.rollout(), None, &text, deadline).await.map_err(store)? {
+                    (record, targets)
+                } else {
+                    // Another start of the same id recorded it first: its rollout stands, if it is the same.
+                    let record = self.rollout(keys, deadline).await.map_err(store)?;
+                    let record =
+                        record.ok_or_else(|| store(StoreFailure("the rollout's record came and went".into())))?;
+                    let targets = self.targets(keys, &record, deadline).await.map_err(store)?;
+                    same(&record, &targets)?;
+                    (record, targets)
+                }
             }
         };
 
-        let records = self.records(keys, deadline).await.map_err(store)?;
+        let list: Vec<&String> = targets.iter().collect();
+        let records = self.records(keys, &record.run, &list, deadline).await.map_err(store)?;
         let now = now_ms();
-        let settled = |appid: &String| records.get(appid).is_some_and(|r| r.settled(now) || in_flight(r, now));
+        // Settled, or an attempt at it right now: its message is in hand. Anything else is sent (a target whose
+        // message is still queued gets a second one, which its record makes harmless).
+        let settled = |appid: &String| records.get(appid).is_some_and(|r| r.settled(now) || r.leased(now));
         let done = targets.iter().filter(|t| settled(t)).count();
         // A start that ran out of time goes on from where it stopped (`after` = its answer's `next`).
         let after = event.get("after").and_then(Value::as_str).unwrap_or_default();
@@ -177,7 +191,7 @@ impl Rollouts {
             .map(|target| {
                 let mut event = template.clone();
                 event["authorizerAppid"] = json!(target);
-                json!({ "rolloutId": rollout_id, "event": event }).to_string()
+                json!({ "rolloutId": rollout_id, "run": record.run, "event": event }).to_string()
             })
             .collect();
         let sends: Vec<_> = bodies.chunks(BATCH).map(|batch| send(queue, batch, deadline)).collect();
@@ -198,6 +212,7 @@ impl Rollouts {
         }
         let next = (remaining > 0 && sent_through > 0).then(|| to_send[sent_through - 1].clone());
         Ok(json!({
+            "run": record.run,
             "targets": targets.len(),
             "done": done,
             "sent": sent,
@@ -210,7 +225,8 @@ impl Rollouts {
     async fn status(&self, keys: &Keys, deadline: Instant) -> Result<Value, StoreFailure> {
         let Some(record) = self.rollout(keys, deadline).await? else { return Ok(json!({})) };
         let targets = self.targets(keys, &record, deadline).await?;
-        let records = self.records(keys, deadline).await?;
+        let list: Vec<&String> = targets.iter().collect();
+        let records = self.records(keys, &record.run, &list, deadline).await?;
         let mut states: Map<String, Value> = STATES.iter().map(|s| (s.to_string(), json!(0))).collect();
         let mut err_codes: BTreeMap<i64, u64> = BTreeMap::new();
         let mut updated = record.created;
@@ -232,6 +248,7 @@ impl Rollouts {
         let err_codes: Map<String, Value> =
             err_codes.into_iter().map(|(code, n)| (code.to_string(), json!(n))).collect();
         Ok(json!({
+            "run": record.run,
             "event": record.event,
             "targets": targets.len(),
             "states": states,
@@ -241,7 +258,7 @@ impl Rollouts {
         }))
     }
 
-    /// One page of every target's outcome, in appid order, after `after`.
+    /// One page of every target's outcome, in appid order, after `after`: only the page's records are read.
     async fn report(
         &self,
         keys: &Keys,
@@ -251,14 +268,14 @@ impl Rollouts {
     ) -> Result<Value, StoreFailure> {
         let Some(record) = self.rollout(keys, deadline).await? else { return Ok(json!({})) };
         let targets = self.targets(keys, &record, deadline).await?;
-        let records = self.records(keys, deadline).await?;
         let from = after.as_ref().map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
-        let page: Vec<&String> =
+        let mut page: Vec<&String> =
             targets.range::<String, _>((from, std::ops::Bound::Unbounded)).take(limit + 1).collect();
         let next = (page.len() > limit).then(|| page[limit - 1].clone());
+        page.truncate(limit);
+        let records = self.records(keys, &record.run, &page, deadline).await?;
         let listed: Vec<Value> = page
             .iter()
-            .take(limit)
             .map(|target| match records.get(*target) {
                 Some(r) => r.reported(target),
                 None => json!({ "authorizerAppid": target, "state": "pending", "errCode": 0, "errMsg": "",
@@ -280,10 +297,11 @@ impl Rollouts {
         record: &RolloutRecord,
         deadline: Instant,
     ) -> Result<BTreeSet<String>, StoreFailure> {
+        let chunk_keys: Vec<String> = (0..record.chunks).map(|index| keys.chunk(&record.run, index)).collect();
+        let chunks = super::stored(deadline, self.durable.get_many(&chunk_keys)).await?;
         let mut targets = BTreeSet::new();
-        for index in 0..record.chunks {
-            let key = keys.chunk(index);
-            let text = self.read(&key, deadline).await?.ok_or_else(|| StoreFailure(format!("{key} is missing")))?;
+        for (key, text) in chunk_keys.iter().zip(chunks) {
+            let text = text.ok_or_else(|| StoreFailure(format!("{key} is missing")))?;
             let chunk: Vec<String> =
                 serde_json::from_str(&text).map_err(|_| StoreFailure(format!("{key} does not read")))?;
             targets.extend(chunk);
@@ -291,13 +309,20 @@ impl Rollouts {
         Ok(targets)
     }
 
-    /// Every target's record, by appid (one pass over the store).
-    async fn records(&self, keys: &Keys, deadline: Instant) -> Result<HashMap<String, TargetRecord>, StoreFailure> {
-        let prefix = keys.targets_prefix();
-        let entries = super::stored(deadline, self.durable.entries(&prefix)).await?;
-        Ok(entries
-            .into_iter()
-            .filter_map(|(key, raw)| Some((key.strip_prefix(&prefix)?.to_owned(), TargetRecord::parse(&raw)?)))
+    /// The records of `targets` (of run `run`), by appid: read together, a few calls for thousands.
+    async fn records(
+        &self,
+        keys: &Keys,
+        run: &str,
+        targets: &[&String],
+        deadline: Instant,
+    ) -> Result<HashMap<String, TargetRecord>, StoreFailure> {
+        let target_keys: Vec<String> = targets.iter().map(|target| keys.target(run, target)).collect();
+        let values = super::stored(deadline, self.durable.get_many(&target_keys)).await?;
+        Ok(targets
+            .iter()
+            .zip(values)
+            .filter_map(|(target, raw)| Some(((*target).clone(), TargetRecord::parse(&raw?)?)))
             .collect())
     }
 }
@@ -314,16 +339,13 @@ async fn send(queue: &Queue, batch: &[String], deadline: Instant) -> (usize, Opt
         Err(failure) => return (batch.len(), Some(failure)),
     };
     let again: Vec<String> = unsent.iter().filter_map(|&i| batch.get(i).cloned()).collect();
+    if time_left(deadline).is_none_or(|left| left < SEND_TIME) {
+        return (again.len(), None);
+    }
     match queue.send_batch(&again).await {
         Ok(still) => (still.len(), None),
         Err(failure) => (again.len(), Some(failure)),
     }
-}
-
-/// A target whose message is still on the queue: an attempt holds it, or one will come back to it. A second start
-/// need not send it again (it would be skipped anyway).
-fn in_flight(record: &TargetRecord, now_ms: u64) -> bool {
-    record.leased(now_ms) || record.state == super::record::State::Retrying
 }
 
 /// The event every target runs: a valid cloud call (checked with a stand-in target), without `authorizerAppid`.

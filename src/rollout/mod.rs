@@ -75,15 +75,4 @@ impl Rollouts {
     ) -> Result<bool, StoreFailure> {
         stored(deadline, self.durable.swap_expiring(key, expected, value, self.keep())).await
     }
-
-    /// Sets `key` to `value` whatever it held (a few tries if another writer is at it).
-    async fn put(&self, key: &str, value: &str, deadline: Instant) -> Result<(), StoreFailure> {
-        for _ in 0..3 {
-            let current = self.read(key, deadline).await?;
-            if current.as_deref() == Some(value) || self.write(key, current.as_deref(), value, deadline).await? {
-                return Ok(());
-            }
-        }
-        Err(StoreFailure(format!("{key} kept changing under us")))
-    }
 }

@@ -54,6 +54,9 @@ pub(crate) struct TargetRecord {
     /// Running: when the lease ends, unix ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_until: Option<u64>,
+    /// Running: the attempt's random id, so that it knows its own claim when a write's answer was lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder: Option<String>,
     /// A change may have reached WeChat without its answer: the next attempt looks before it sends.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unsure: bool,
@@ -111,6 +114,9 @@ impl TargetRecord {
 pub(crate) struct RolloutRecord {
     /// The cloud-call event each target runs, without `authorizerAppid`.
     pub event: Value,
+    /// A random id made by the first start: the chunks and the targets' records are under it, so a start that lost
+    /// the race to record the rollout, or an id used again after its records expired, never mixes with this one.
+    pub run: String,
     /// How many targets, kept in `chunks` chunks.
     pub targets: usize,
     pub chunks: usize,
@@ -121,31 +127,32 @@ pub(crate) struct RolloutRecord {
 /// Targets are kept this many to a chunk (an item stays far below DynamoDB's 400 KB).
 pub(crate) const CHUNK: usize = 1000;
 
-/// The keys of one rollout.
+/// The keys of one rollout: its record under its id; its chunks and its targets' records under its run.
 pub(crate) struct Keys {
-    base: String,
+    rollout: String,
 }
 
 impl Keys {
     pub fn new(platform: &str, rollout_id: &str) -> Keys {
-        Keys { base: format!("wx:rollout:{platform}:{rollout_id}") }
+        Keys { rollout: format!("wx:rollout:{platform}:{rollout_id}") }
     }
 
     pub fn rollout(&self) -> &str {
-        &self.base
+        &self.rollout
     }
 
-    pub fn chunk(&self, index: usize) -> String {
-        format!("{}:targets:{index:05}", self.base)
+    pub fn chunk(&self, run: &str, index: usize) -> String {
+        format!("{}:{run}:targets:{index:05}", self.rollout)
     }
 
-    pub fn targets_prefix(&self) -> String {
-        format!("{}:target:", self.base)
+    pub fn target(&self, run: &str, authorizer: &str) -> String {
+        format!("{}:{run}:target:{authorizer}", self.rollout)
     }
+}
 
-    pub fn target(&self, authorizer: &str) -> String {
-        format!("{}{authorizer}", self.targets_prefix())
-    }
+/// A new run's id: 64 random bits in hex.
+pub(crate) fn new_run() -> String {
+    format!("{:016x}", rand::random::<u64>())
 }
 
 /// A rollout id: what the keys and the glob of a Redis scan can hold as they are.
@@ -166,6 +173,7 @@ mod tests {
             attempts: 1,
             updated: 1_764_950_400_000, // 2025-12-05T16:00:00Z = 2025-12-06 00:00 in China
             lease_until: None,
+            holder: None,
             unsure: false,
             exhausted: false,
         };
@@ -188,7 +196,8 @@ mod tests {
             assert!(!is_rollout_id(bad), "{bad}");
         }
         let keys = Keys::new("wxcomponent", "r1");
-        assert_eq!(keys.target("wxa"), "wx:rollout:wxcomponent:r1:target:wxa");
-        assert_eq!(keys.chunk(3), "wx:rollout:wxcomponent:r1:targets:00003");
+        assert_eq!(keys.target("0a1b", "wxa"), "wx:rollout:wxcomponent:r1:0a1b:target:wxa");
+        assert_eq!(keys.chunk("0a1b", 3), "wx:rollout:wxcomponent:r1:0a1b:targets:00003");
+        assert!(is_rollout_id(&new_run()) && new_run() != new_run());
     }
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::record::{Keys, State, TargetRecord};
+use super::record::{new_run, Keys, State, TargetRecord};
 use super::{is_rollout_id, Rollouts};
 use crate::call::PluginCaller;
 use crate::clock::now_ms;
@@ -40,9 +40,10 @@ pub(crate) struct Handled {
     pub action: String,
 }
 
-/// A message read: the rollout, the target, the event to run.
+/// A message read: the rollout (its id and run), the target, the event to run.
 struct Message {
     rollout_id: String,
+    run: String,
     authorizer: String,
     event: Value,
 }
@@ -126,13 +127,17 @@ fn read_message(body: &str) -> Result<Message, (Error, String)> {
     };
     let value: Value = serde_json::from_str(body).map_err(|_| invalid("not JSON"))?;
     let rollout_id = value.get("rolloutId").and_then(Value::as_str).filter(|id| is_rollout_id(id));
+    let run = value.get("run").and_then(Value::as_str).filter(|run| is_rollout_id(run));
     let event = value.get("event").filter(|e| e.is_object());
     let authorizer = event.and_then(|e| e.get("authorizerAppid")).and_then(Value::as_str).filter(|a| is_appid(a));
-    match (rollout_id, event, authorizer) {
-        (Some(rollout_id), Some(event), Some(authorizer)) => {
-            Ok(Message { rollout_id: rollout_id.to_owned(), authorizer: authorizer.to_owned(), event: event.clone() })
-        }
-        _ => Err(invalid("no rolloutId, event or event.authorizerAppid")),
+    match (rollout_id, run, event, authorizer) {
+        (Some(rollout_id), Some(run), Some(event), Some(authorizer)) => Ok(Message {
+            rollout_id: rollout_id.to_owned(),
+            run: run.to_owned(),
+            authorizer: authorizer.to_owned(),
+            event: event.clone(),
+        }),
+        _ => Err(invalid("no rolloutId, run, event or event.authorizerAppid")),
     }
 }
 
@@ -151,7 +156,7 @@ impl Attempt<'_> {
     async fn run(&mut self, receive_count: u32, deadline: Instant) -> Ran {
         let rollouts = self.rollouts;
         let keys = Keys::new(&rollouts.platform, &self.message.rollout_id);
-        let key = keys.target(&self.message.authorizer);
+        let key = keys.target(&self.message.run, &self.message.authorizer);
         let request = Request::from_event(&self.message.event);
         let dimension = request.as_ref().map_or("invalid", |r| r.operation.name());
         let last = receive_count >= rollouts.settings.max_receives;
@@ -194,15 +199,19 @@ impl Attempt<'_> {
             attempts,
             updated: now,
             lease_until: Some(lease_until),
+            holder: Some(new_run()),
             unsure,
             exhausted: false,
         };
         let claim_raw = claim.encode();
         match rollouts.write(&key, current.as_deref(), &claim_raw, deadline).await {
             Ok(true) => {}
-            Ok(false) => {
-                return (!last, "running", unavailable("another attempt took the target first".into()), dimension)
-            }
+            // Lost, or ours after all: a write whose answer was lost and that the store's client sent again finds
+            // its own claim there (the claim's holder is random, so no other attempt writes the same).
+            Ok(false) => match rollouts.read(&key, deadline).await {
+                Ok(Some(now_stored)) if now_stored == claim_raw => {}
+                _ => return (true, "running", unavailable("another attempt took the target first".into()), dimension),
+            },
             Err(failure) => {
                 return (true, "pending", unavailable(format!("the platform's store: {failure}")), dimension)
             }
@@ -233,6 +242,7 @@ impl Attempt<'_> {
             attempts,
             updated: now_ms(),
             lease_until: None,
+            holder: None,
             unsure: unsure_now,
             exhausted,
         };
@@ -306,6 +316,7 @@ fn unreadable(raw: &str) -> TargetRecord {
         attempts: 0,
         updated: 0,
         lease_until: None,
+        holder: None,
         unsure: true,
         exhausted: false,
     }

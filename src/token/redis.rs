@@ -49,7 +49,7 @@ return 0";
 
 /// Keys SCAN looks at per call.
 const SCAN_COUNT: usize = 1000;
-/// `MGET` this many keys at a time when reading entries.
+/// `MGET` this many keys at a time.
 const MGET_CHUNK: usize = 200;
 
 /// The fleet's token cache and a platform's durable state in Redis (or Valkey): atomic compare-and-set through Lua
@@ -248,16 +248,14 @@ impl DurableStore for RedisStore {
         Ok(keys)
     }
 
-    async fn entries(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreFailure> {
-        let keys = self.keys(prefix).await?;
-        let mut entries = Vec::with_capacity(keys.len());
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreFailure> {
+        let mut values = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(MGET_CHUNK) {
-            let values: Vec<Option<String>> =
-                self.attempt("entries", |mut r| async move { r.mget(chunk).await }).await?;
-            // A value gone between the scan and the read (expired, deleted) is left out.
-            entries.extend(chunk.iter().cloned().zip(values).filter_map(|(k, v)| Some((k, v?))));
+            let chunk_values: Vec<Option<String>> =
+                self.attempt("get_many", |mut r| async move { r.mget(chunk).await }).await?;
+            values.extend(chunk_values);
         }
-        Ok(entries)
+        Ok(values)
     }
 }
 

@@ -88,9 +88,9 @@ pub trait DurableStore: Send + Sync {
     async fn delete_if(&self, key: &str, expected: &str) -> Result<bool, StoreFailure>;
     /// The keys that start with `prefix`, sorted.
     async fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreFailure>;
-    /// The keys that start with `prefix` with their values, sorted by key: one pass over the store where it can
-    /// (a rollout's thousands of records), not a read per key.
-    async fn entries(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreFailure>;
+    /// The values of `keys`, in their order (`None` where absent): a few calls for a rollout's thousands of records,
+    /// not one each.
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreFailure>;
 }
 
 /// The durable store of one container: enough for one instance (and for tests); a fleet needs Redis or DynamoDB, or the ticket
@@ -150,16 +150,18 @@ impl DurableStore for MemoryStore {
     }
 
     async fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreFailure> {
-        Ok(self.entries(prefix).await?.into_iter().map(|(k, _)| k).collect())
-    }
-
-    async fn entries(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreFailure> {
         Ok(self
             .values()
             .range(prefix.to_owned()..)
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(k, (v, _))| (k.clone(), v.clone()))
+            .map(|(k, _)| k)
+            .take_while(|k| k.starts_with(prefix))
+            .cloned()
             .collect())
+    }
+
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreFailure> {
+        let values = self.values();
+        Ok(keys.iter().map(|key| values.get(key).map(|(v, _)| v.clone())).collect())
     }
 }
 
@@ -168,13 +170,13 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_containers_expiring_values_go_by_themselves_and_entries_are_sorted_by_key() {
+    async fn a_containers_expiring_values_go_by_themselves_and_many_are_read_in_order() {
         let store = MemoryStore::default();
         assert!(store.swap_expiring("r:b", None, "2", Duration::from_millis(30)).await.unwrap());
         assert!(store.swap("r:a", None, "1").await.unwrap());
         assert!(store.swap("s:a", None, "other").await.unwrap());
-        let both = vec![("r:a".to_owned(), "1".to_owned()), ("r:b".to_owned(), "2".to_owned())];
-        assert_eq!(store.entries("r:").await.unwrap(), both);
+        let keys = ["r:b", "r:c", "r:a"].map(str::to_owned);
+        assert_eq!(store.get_many(&keys).await.unwrap(), [Some("2".to_owned()), None, Some("1".to_owned())]);
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(store.get("r:b").await.unwrap(), None);
         assert_eq!(store.keys("r:").await.unwrap(), ["r:a"]);

@@ -28,13 +28,14 @@ fn a_poison_message_is_final_and_not_retried_and_a_revoked_program_keeps_wechats
     // The function has served this program before (it holds its refresh token and a token)...
     let listed = rig.control(json!({"action":"list","authorizerAppid":revoked})).response();
     assert_eq!(listed["errCode"], 0, "{listed}");
-    rig.start("edges", apply(), Some(&targets));
+    let run = rig.start("edges", apply(), Some(&targets))["run"].clone();
     // ...which withdraws after the start, before its message is taken: its token dies, its refresh token answers 61003.
     rig.emu.revoke(COMPONENT, revoked);
     let not_json = rig.sqs.send_message(&rig.queue.url, "{not json");
     // An event that does not parse, for a program outside the rollout's targets (no other message shares its slot).
     let stranger = "wx00000000000000ba";
-    let bad_event = json!({"rolloutId":"edges","event":{"action":"explode","authorizerAppid":stranger}}).to_string();
+    let bad_event =
+        json!({"rolloutId":"edges","run":run,"event":{"action":"explode","authorizerAppid":stranger}}).to_string();
     let bad = rig.sqs.send_message(&rig.queue.url, &bad_event);
     let esm = rig.mapping(2);
     let status = rig.wait_settled("edges", &esm, Duration::from_secs(120));

@@ -1,5 +1,5 @@
-//! What a rollout asks of the platform's store, on both real stores: values that expire (its records' TTL) and the
-//! one-pass read of thousands of them (`status`, `report`).
+//! What a rollout asks of the platform's store, on both real stores: values that expire (its records' TTL) and
+//! thousands of them read together (`status`, `report`).
 
 use std::time::Duration;
 
@@ -8,9 +8,9 @@ use wx_plugin_manager::token::{DurableStore, RedisStore};
 
 use crate::support::shared_store::{on_both_stores, SharedStore};
 
-on_both_stores!(expiring_values_count_as_absent_once_past_their_time_and_entries_read_thousands_in_one_pass);
+on_both_stores!(expiring_values_count_as_absent_once_past_their_time_and_thousands_are_read_together);
 
-fn expiring_values_count_as_absent_once_past_their_time_and_entries_read_thousands_in_one_pass(store: SharedStore) {
+fn expiring_values_count_as_absent_once_past_their_time_and_thousands_are_read_together(store: SharedStore) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let durable: Box<dyn DurableStore> = match &store {
@@ -23,11 +23,10 @@ fn expiring_values_count_as_absent_once_past_their_time_and_entries_read_thousan
         assert!(!durable.swap_expiring(key, None, "again", keep).await.unwrap(), "present: not absent");
         assert!(durable.swap_expiring(key, Some("first"), "second", keep).await.unwrap());
         assert!(durable.swap("wx:rollout:wxc:r1:target:wxb", None, "kept").await.unwrap());
-        let entries = durable.entries("wx:rollout:wxc:r1:target:").await.unwrap();
-        let expected = [("wx:rollout:wxc:r1:target:wxa", "second"), ("wx:rollout:wxc:r1:target:wxb", "kept")];
-        assert_eq!(entries, expected.map(|(k, v)| (k.to_owned(), v.to_owned())));
+        let two = ["wx:rollout:wxc:r1:target:wxa", "wx:rollout:wxc:r1:target:wxb"].map(str::to_owned);
+        assert_eq!(durable.get_many(&two).await.unwrap(), [Some("second".to_owned()), Some("kept".to_owned())]);
 
-        // Thousands under one prefix, others beside it: read back whole, sorted, in one pass.
+        // Thousands, read back together in the order asked, the absent ones as such.
         let writes = (0..1500).map(|i| {
             let durable = &durable;
             async move {
@@ -37,19 +36,18 @@ fn expiring_values_count_as_absent_once_past_their_time_and_entries_read_thousan
         });
         let written: Vec<bool> = stream::iter(writes).buffer_unordered(16).collect().await;
         assert!(written.iter().all(|w| *w));
-        let big = durable.entries("wx:rollout:wxc:big:target:").await.unwrap();
-        assert_eq!(big.len(), 1500);
-        assert!(big.windows(2).all(|w| w[0].0 < w[1].0), "sorted by key");
-        assert_eq!(big[42], ("wx:rollout:wxc:big:target:wx0000000000000042".to_owned(), "42".to_owned()));
+        let asked: Vec<String> = (0..1600).rev().map(|i| format!("wx:rollout:wxc:big:target:wx{i:016}")).collect();
+        let big = durable.get_many(&asked).await.unwrap();
+        assert_eq!(big.len(), 1600);
+        assert!(big[..100].iter().all(Option::is_none), "1500 to 1599 were never written");
+        let read: Vec<String> = big[100..].iter().map(|v| v.clone().unwrap()).collect();
+        let expected: Vec<String> = (0..1500).rev().map(|i: u32| i.to_string()).collect();
+        assert_eq!(read, expected, "each value in the order asked");
 
         tokio::time::sleep(Duration::from_millis(2100)).await;
         assert_eq!(durable.get(key).await.unwrap(), None, "past its time: absent");
-        let entries = durable.entries("wx:rollout:wxc:r1:target:").await.unwrap();
-        assert_eq!(
-            entries,
-            [("wx:rollout:wxc:r1:target:wxb".to_owned(), "kept".to_owned())],
-            "a value without a TTL stays"
-        );
+        let after = durable.get_many(&two).await.unwrap();
+        assert_eq!(after, [None, Some("kept".to_owned())], "read together too: absent past its time, the other kept");
         assert!(durable.swap_expiring(key, None, "third", keep).await.unwrap(), "an expired value is absent to a swap");
     });
 }

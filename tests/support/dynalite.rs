@@ -69,10 +69,21 @@ impl Dynalite {
             std::thread::sleep(Duration::from_millis(20));
         }
         let store = self.store();
-        // On a thread of its own, so this works inside a test's runtime too.
+        // On a thread of its own, so this works inside a test's runtime too. A node process just started, on a
+        // machine busy with other tests, may take longer than a store call's 1 s to answer its first: a few tries.
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            runtime.block_on(store.create_table())
+            let mut tries = 0;
+            loop {
+                match runtime.block_on(store.create_table()) {
+                    Err(failure) if tries < 4 => {
+                        tries += 1;
+                        eprintln!("dynalite: creating the table: {failure}; again");
+                        std::thread::sleep(Duration::from_millis(250));
+                    }
+                    done => return done,
+                }
+            }
         })
         .join()
         .unwrap()

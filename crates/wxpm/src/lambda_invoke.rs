@@ -117,7 +117,8 @@ impl LambdaInvoke {
             .await
             .map_err(|e| Failure::Call(self.redact(&format!("Lambda Invoke: reading the answer: {e}"))))?;
         if !status.is_success() {
-            return Err(Failure::Call(self.redact(&aws_error(status, header("x-amzn-errortype"), &bytes))));
+            let redact = |text: &str| self.redact(text);
+            return Err(Failure::Call(aws_error(status, header("x-amzn-errortype"), &bytes, redact)));
         }
         let answer: Value = serde_json::from_slice(&bytes)
             .map_err(|e| Failure::Call(format!("Lambda Invoke: the function's answer is not JSON ({e})")))?;
@@ -221,7 +222,13 @@ fn encode(function: &str) -> String {
 }
 
 /// Lambda's own refusal: the status, its error type and message (`{"Type":…,"message":…}` or `{"Message":…}`).
-fn aws_error(status: reqwest::StatusCode, error_type: Option<String>, body: &[u8]) -> String {
+/// The error, its message cleaned by `redact` before it is cut (a cut could leave part of a credential).
+fn aws_error(
+    status: reqwest::StatusCode,
+    error_type: Option<String>,
+    body: &[u8],
+    redact: impl Fn(&str) -> String,
+) -> String {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     let field = |name: &str| parsed.as_ref()?.get(name)?.as_str().map(str::to_owned);
     let kind = error_type
@@ -232,7 +239,7 @@ fn aws_error(status: reqwest::StatusCode, error_type: Option<String>, body: &[u8
         let text = String::from_utf8_lossy(body);
         text.trim().to_owned()
     });
-    let message: String = message.chars().take(MESSAGE_CHARS).collect();
+    let message: String = redact(&message).chars().take(MESSAGE_CHARS).collect();
     match kind {
         Some(kind) => format!("Lambda Invoke answered HTTP {}: {kind}: {message}", status.as_u16()),
         None => format!("Lambda Invoke answered HTTP {}: {message}", status.as_u16()),
@@ -265,13 +272,14 @@ mod tests {
             reqwest::StatusCode::NOT_FOUND,
             Some("ResourceNotFoundException:http://internal.amazon.com/coral/".into()),
             body,
+            str::to_owned,
         );
         assert_eq!(
             text,
             "Lambda Invoke answered HTTP 404: ResourceNotFoundException: Function not found: \
              arn:aws:lambda:eu-west-1:1:function:nope"
         );
-        let text = aws_error(reqwest::StatusCode::FORBIDDEN, None, br#"{"Message":"denied"}"#);
+        let text = aws_error(reqwest::StatusCode::FORBIDDEN, None, br#"{"Message":"denied"}"#, str::to_owned);
         assert_eq!(text, "Lambda Invoke answered HTTP 403: denied");
     }
 }

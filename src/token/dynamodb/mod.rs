@@ -27,9 +27,11 @@
 //! not retried here (the invocation's deadline is short and the caller has a fallback); a pooled connection the
 //! server closed is reopened by the HTTP client before the request is sent.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use futures_util::stream::{self, StreamExt};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
@@ -44,6 +46,12 @@ use crate::clock::now_ms;
 pub const OP_TIMEOUT: Duration = Duration::from_secs(1);
 /// A `keys` scan reads at most this many pages (1 MB each): far beyond any platform's mini programs.
 const MAX_SCAN_PAGES: usize = 64;
+/// `BatchGetItem` takes at most this many keys.
+const BATCH_GET: usize = 100;
+/// `BatchGetItem` calls in flight at once.
+const BATCHES_AT_ONCE: usize = 8;
+/// Calls for one batch, its unprocessed keys again included.
+const BATCH_GET_TRIES: usize = 5;
 /// How long [`DynamoStore::create_table`] waits for the table to become ACTIVE.
 const CREATE_WAIT: Duration = Duration::from_secs(60);
 /// DynamoDB's JSON API.
@@ -228,45 +236,65 @@ impl DurableStore for DynamoStore {
     }
 
     async fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreFailure> {
-        let items = self.scan(prefix, false).await?;
-        Ok(sorted(items.iter().filter_map(|item| s_of(item, "pk")).map(str::to_owned).collect()))
-    }
-
-    async fn entries(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreFailure> {
-        let (items, now) = (self.scan(prefix, true).await?, now_ms());
-        let entries =
-            items.iter().filter_map(|item| Some((s_of(item, "pk")?.to_owned(), live_value(item, now)?.to_owned())));
-        Ok(sorted(entries.collect()))
-    }
-}
-
-impl DynamoStore {
-    /// Every item whose key starts with `prefix` (with its value and expiry if `values`), across scan pages.
-    async fn scan(&self, prefix: &str, values: bool) -> Result<Vec<Value>, StoreFailure> {
-        let mut items = Vec::new();
+        let mut keys = Vec::new();
         let mut start = None;
         for _ in 0..MAX_SCAN_PAGES {
-            let answer = match self.attempt("Scan", request::scan(&self.table, prefix, start.as_ref(), values)).await? {
+            let answer = match self.attempt("Scan", request::scan(&self.table, prefix, start.as_ref())).await? {
                 Outcome::Done(answer) => answer,
                 Outcome::ConditionFailed => break,
             };
             let (page, next) = scan_items(&answer);
             // The filter is DynamoDB's; the prefix is checked here too, so a server that ignored it changes nothing.
-            items.extend(page.iter().filter(|item| s_of(item, "pk").is_some_and(|k| k.starts_with(prefix))).cloned());
+            let listed = page.iter().filter_map(|item| s_of(item, "pk")).filter(|k| k.starts_with(prefix));
+            keys.extend(listed.map(str::to_owned));
             start = next;
             if start.is_none() {
-                return Ok(items);
+                keys.sort();
+                keys.dedup();
+                return Ok(keys);
             }
         }
         Err(StoreFailure(format!("DynamoDB Scan: more than {MAX_SCAN_PAGES} pages under {prefix}")))
     }
+
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreFailure> {
+        let batches: Vec<_> = keys.chunks(BATCH_GET).map(|batch| self.batch_get(batch)).collect();
+        let found: Vec<Result<HashMap<String, String>, StoreFailure>> =
+            stream::iter(batches).buffered(BATCHES_AT_ONCE).collect().await;
+        let mut values = HashMap::with_capacity(keys.len());
+        for batch in found {
+            values.extend(batch?);
+        }
+        Ok(keys.iter().map(|key| values.remove(key)).collect())
+    }
 }
 
-/// Sorted by key, each key once.
-fn sorted<T: Ord>(mut found: Vec<T>) -> Vec<T> {
-    found.sort();
-    found.dedup();
-    found
+impl DynamoStore {
+    /// The live values of up to [`BATCH_GET`] keys, by key: `BatchGetItem`, and again for what DynamoDB left
+    /// unprocessed (throttled), a few times.
+    async fn batch_get(&self, keys: &[String]) -> Result<HashMap<String, String>, StoreFailure> {
+        let mut values = HashMap::new();
+        let mut body = request::batch_get(&self.table, keys);
+        for _ in 0..BATCH_GET_TRIES {
+            let answer = match self.attempt("BatchGetItem", body).await? {
+                Outcome::Done(answer) => answer,
+                Outcome::ConditionFailed => return Ok(values),
+            };
+            let now = now_ms();
+            let items = answer.get("Responses").and_then(|r| r.get(&self.table)).and_then(Value::as_array);
+            for item in items.into_iter().flatten() {
+                if let (Some(key), Some(value)) = (s_of(item, "pk"), live_value(item, now)) {
+                    values.insert(key.to_owned(), value.to_owned());
+                }
+            }
+            match answer.get("UnprocessedKeys").filter(|u| u.as_object().is_some_and(|u| !u.is_empty())) {
+                None => return Ok(values),
+                Some(unprocessed) => body = json!({ "RequestItems": unprocessed }),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(StoreFailure(format!("DynamoDB BatchGetItem: keys still unprocessed after {BATCH_GET_TRIES} tries")))
+    }
 }
 
 #[cfg(test)]

@@ -85,14 +85,20 @@ pub fn delete_if(table: &str, key: &str, expected: &str) -> Value {
     })
 }
 
-/// One page of the keys starting with `prefix` (with their values and expiries if `values`), after `start` (the
-/// previous page's `LastEvaluatedKey`).
-pub fn scan(table: &str, prefix: &str, start: Option<&Value>, values: bool) -> Value {
+/// The items of `keys` (at most 100), each with its value and expiry, read consistently.
+pub fn batch_get(table: &str, keys: &[String]) -> Value {
+    let keys: Vec<Value> = keys.iter().map(|key| json!({ "pk": s(key) })).collect();
+    json!({ "RequestItems": { table: {
+        "Keys": keys,
+        "ConsistentRead": true,
+        "ProjectionExpression": "pk, v, #ttl",
+        "ExpressionAttributeNames": { "#ttl": "ttl" },
+    } } })
+}
+
+/// One page of the keys starting with `prefix`, after `start` (the previous page's `LastEvaluatedKey`).
+pub fn scan(table: &str, prefix: &str, start: Option<&Value>) -> Value {
     let mut body = json!({ "TableName": table, "ConsistentRead": true, "ProjectionExpression": "pk" });
-    if values {
-        body["ProjectionExpression"] = "pk, v, #ttl".into();
-        body["ExpressionAttributeNames"] = json!({ "#ttl": "ttl" });
-    }
     if !prefix.is_empty() {
         body["FilterExpression"] = "begins_with(pk, :p)".into();
         body["ExpressionAttributeValues"] = json!({ ":p": s(prefix) });

@@ -93,22 +93,23 @@ fn leases_durable_values_and_scans_are_conditional_writes_and_consistent_reads()
     assert!(replace["Item"].get("ttl").is_none(), "durable values never expire");
     assert_eq!(request::delete_if("t", "k", "v2")["ConditionExpression"], "v = :e");
 
-    let first = request::scan("t", "wx:platform:c:refresh:", None, false);
+    let first = request::scan("t", "wx:platform:c:refresh:", None);
     assert_eq!(
         first,
         json!({"TableName":"t","ConsistentRead":true,"ProjectionExpression":"pk",
                "FilterExpression":"begins_with(pk, :p)","ExpressionAttributeValues":{":p":{"S":"wx:platform:c:refresh:"}}})
     );
     let next = json!({"pk":{"S":"wx:platform:c:refresh:wxb"}});
-    assert_eq!(request::scan("t", "p", Some(&next), false)["ExclusiveStartKey"], next);
+    assert_eq!(request::scan("t", "p", Some(&next))["ExclusiveStartKey"], next);
     let page = json!({"Items":[{"pk":{"S":"a"}},{"pk":{"S":"b"}}],"LastEvaluatedKey":next});
     let (items, more) = scan_items(&page);
     let keys: Vec<&str> = items.iter().filter_map(|item| s_of(item, "pk")).collect();
     assert_eq!((keys, more), (vec!["a", "b"], Some(next)));
     assert_eq!(scan_items(&json!({"Items":[],"Count":0})), (&[][..], None));
-    let with_values = request::scan("t", "wx:rollout:", None, true);
-    assert_eq!(with_values["ProjectionExpression"], "pk, v, #ttl");
-    assert_eq!(with_values["ExpressionAttributeNames"], json!({"#ttl":"ttl"}));
+    let batch = request::batch_get("t", &["a".to_owned(), "b".to_owned()]);
+    assert_eq!(batch["RequestItems"]["t"]["Keys"], json!([{"pk":{"S":"a"}},{"pk":{"S":"b"}}]));
+    assert_eq!(batch["RequestItems"]["t"]["ProjectionExpression"], "pk, v, #ttl");
+    assert_eq!(batch["RequestItems"]["t"]["ConsistentRead"], true);
 }
 
 #[test]
