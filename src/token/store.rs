@@ -97,22 +97,24 @@ pub trait DurableStore: Send + Sync {
 /// pushed to one instance is unknown to the others.
 #[derive(Default)]
 pub struct MemoryStore {
-    /// Each value, and when it goes (unix ms) if it does.
+    /// Each value, and when it goes (unix ms) if it does. A value past its time reads as absent and stays until
+    /// written over: nothing walks the map on each call.
     values: std::sync::Mutex<std::collections::BTreeMap<String, (String, Option<u64>)>>,
 }
 
+/// An entry's value, unless it is past its time at `now`.
+fn live(entry: &(String, Option<u64>), now: u64) -> Option<&str> {
+    entry.1.is_none_or(|until| until > now).then_some(entry.0.as_str())
+}
+
 impl MemoryStore {
-    /// The live values: those past their time are dropped first.
     fn values(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, (String, Option<u64>)>> {
-        let mut values = self.values.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let now = now_ms();
-        values.retain(|_, (_, until)| until.is_none_or(|until| until > now));
-        values
+        self.values.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn swap_until(&self, key: &str, expected: Option<&str>, value: &str, until: Option<u64>) -> bool {
         let mut values = self.values();
-        if values.get(key).map(|(v, _)| v.as_str()) != expected {
+        if values.get(key).and_then(|entry| live(entry, now_ms())) != expected {
             return false;
         }
         values.insert(key.to_owned(), (value.to_owned(), until));
@@ -123,7 +125,7 @@ impl MemoryStore {
 #[async_trait]
 impl DurableStore for MemoryStore {
     async fn get(&self, key: &str) -> Result<Option<String>, StoreFailure> {
-        Ok(self.values().get(key).map(|(v, _)| v.clone()))
+        Ok(self.values().get(key).and_then(|entry| live(entry, now_ms())).map(str::to_owned))
     }
 
     async fn swap(&self, key: &str, expected: Option<&str>, value: &str) -> Result<bool, StoreFailure> {
@@ -142,7 +144,7 @@ impl DurableStore for MemoryStore {
 
     async fn delete_if(&self, key: &str, expected: &str) -> Result<bool, StoreFailure> {
         let mut values = self.values();
-        if values.get(key).map(|(v, _)| v.as_str()) != Some(expected) {
+        if values.get(key).and_then(|entry| live(entry, now_ms())) != Some(expected) {
             return Ok(false);
         }
         values.remove(key);
@@ -150,18 +152,19 @@ impl DurableStore for MemoryStore {
     }
 
     async fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreFailure> {
+        let now = now_ms();
         Ok(self
             .values()
             .range(prefix.to_owned()..)
-            .map(|(k, _)| k)
-            .take_while(|k| k.starts_with(prefix))
-            .cloned()
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .filter(|(_, entry)| live(entry, now).is_some())
+            .map(|(k, _)| k.clone())
             .collect())
     }
 
     async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreFailure> {
-        let values = self.values();
-        Ok(keys.iter().map(|key| values.get(key).map(|(v, _)| v.clone())).collect())
+        let (values, now) = (self.values(), now_ms());
+        Ok(keys.iter().map(|key| values.get(key).and_then(|entry| live(entry, now)).map(str::to_owned)).collect())
     }
 }
 
