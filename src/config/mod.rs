@@ -210,7 +210,8 @@ fn rollout_settings(get: &impl Fn(&str) -> Option<String>) -> Result<RolloutSett
         }),
     };
     let queue_url = get("WX_ROLLOUT_QUEUE_URL");
-    if queue_url.as_deref().is_some_and(|url| !(url.starts_with("https://") || url.starts_with("http://"))) {
+    let is_http_url = |url: &str| reqwest::Url::parse(url).is_ok_and(|url| matches!(url.scheme(), "http" | "https"));
+    if queue_url.as_deref().is_some_and(|url| !is_http_url(url)) {
         return Err(Error::Config("WX_ROLLOUT_QUEUE_URL must be the queue's http(s) URL".to_owned()));
     }
     Ok(RolloutSettings {

@@ -127,3 +127,18 @@ fn the_secret_never_shows_in_debug_output() {
     let c = config(&[("WX_APPID", "wxa"), ("WX_SECRET", "hunter2-secret")]).unwrap();
     assert!(!format!("{c:?}").contains("hunter2"));
 }
+
+#[test]
+fn rollout_settings_default_and_are_each_checked_here() {
+    let creds = [("WX_APPID", "a"), ("WX_SECRET", "s")];
+    let rollouts = config(&creds).unwrap().rollouts;
+    let defaults = RolloutSettings { queue_url: None, max_receives: 5, batch_concurrency: 4, keep_days: 30 };
+    assert_eq!(rollouts, defaults);
+    let with = |k, v| config_error(&[creds[0], creds[1], (k, v)]);
+    for url in ["sqs.eu-west-1.amazonaws.com/1/q", "ftp://host/q", "http://exa mple/q"] {
+        assert!(with("WX_ROLLOUT_QUEUE_URL", url).contains("WX_ROLLOUT_QUEUE_URL must be the queue's http(s) URL"));
+    }
+    assert!(with("WX_ROLLOUT_MAX_RECEIVES", "0").contains("WX_ROLLOUT_MAX_RECEIVES must be a whole number from 1"));
+    assert!(with("WX_ROLLOUT_BATCH_CONCURRENCY", "11").contains("from 1 to 10"));
+    assert!(with("WX_ROLLOUT_TTL_DAYS", "a month").contains("from 1 to 365"));
+}
