@@ -18,6 +18,7 @@ use crate::app::App;
 use crate::error::Error;
 use crate::observe::{Outcome, RequestIds, Usage};
 use crate::present;
+use crate::rollout::Control;
 
 /// One invocation's payload as the Runtime API delivers it: JSON, or refused as [`Error::InvalidEvent`] with its
 /// record like any other invalid event (Lambda's Invoke API takes only JSON; local runtimes pass anything).
@@ -92,13 +93,8 @@ async fn rollout_control(
         Some(rollouts) => rollouts.control(&app.caller, event, deadline).await,
         None => Err(Error::Config(no_rollouts(app).into())),
     };
-    let name = match control.as_str() {
-        Some("start") => "rollout_start",
-        Some("status") => "rollout_status",
-        Some("report") => "rollout_report",
-        _ => "invalid",
-    };
-    Outcome::of(&result, name, Usage::default(), started).write(
+    let dimension = Control::from_event(event).map_or("invalid", Control::dimension);
+    Outcome::of(&result, dimension, Usage::default(), started).write(
         ids,
         control.as_str().unwrap_or_default(),
         None,

@@ -6,8 +6,8 @@ use std::time::Instant;
 use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Map, Value};
 
-use super::record::{new_run, Keys, RolloutRecord, TargetRecord, CHUNK, STATES};
-use super::{is_rollout_id, Rollouts};
+use super::record::{random_id, Keys, RolloutRecord, TargetRecord, CHUNK, STATES};
+use super::{is_rollout_id, store_unavailable, Rollouts};
 use crate::aws::sqs::{Queue, QueueFailure, BATCH, SEND_TIMEOUT};
 use crate::call::PluginCaller;
 use crate::clock::now_ms;
@@ -28,18 +28,38 @@ const REPORT_PAGE: (usize, usize) = (1000, 5000);
 
 /// The three control events, by their `rollout` field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Control {
+pub(crate) enum Control {
     Start,
     Status,
     Report,
 }
 
 impl Control {
+    /// The control an event's `rollout` field names, if it names one.
+    pub fn from_event(event: &Value) -> Option<Control> {
+        match event.get("rollout").and_then(Value::as_str) {
+            Some("start") => Some(Control::Start),
+            Some("status") => Some(Control::Status),
+            Some("report") => Some(Control::Report),
+            _ => None,
+        }
+    }
+
+    /// The `openapi.pluginManager.<method>` its answer and errors name.
     fn method(self) -> &'static str {
         match self {
             Control::Start => "rolloutStart",
             Control::Status => "rolloutStatus",
             Control::Report => "rolloutReport",
+        }
+    }
+
+    /// Its record's metric dimension.
+    pub fn dimension(self) -> &'static str {
+        match self {
+            Control::Start => "rollout_start",
+            Control::Status => "rollout_status",
+            Control::Report => "rollout_report",
         }
     }
 }
@@ -53,11 +73,8 @@ impl Rollouts {
         deadline: Instant,
     ) -> Result<Value, Error> {
         let invalid = |method: &'static str, detail: String| Error::InvalidEvent { method, detail };
-        let control = match event.get("rollout").and_then(Value::as_str) {
-            Some("start") => Control::Start,
-            Some("status") => Control::Status,
-            Some("report") => Control::Report,
-            _ => return Err(invalid(present::NO_METHOD, "field rollout must be start, status or report".into())),
+        let Some(control) = Control::from_event(event) else {
+            return Err(invalid(present::NO_METHOD, "field rollout must be start, status or report".into()));
         };
         let method = control.method();
         let id = match event.get("rolloutId").and_then(Value::as_str) {
@@ -70,11 +87,7 @@ impl Rollouts {
             }
         };
         let keys = Keys::new(&self.platform, id);
-        let unavailable = |failure: StoreFailure| Error::Rollout {
-            method,
-            errcode: sdk_codes::STORE_UNAVAILABLE,
-            detail: format!("the platform's store is unavailable: {failure}"),
-        };
+        let unavailable = |failure| store_unavailable(method, failure);
         let mut answer = match control {
             Control::Start => self.start(caller, event, &keys, deadline).await?,
             Control::Status => self.status(&keys, deadline).await.map_err(unavailable)?,
@@ -102,10 +115,7 @@ impl Rollouts {
     ) -> Result<Value, Error> {
         let method = Control::Start.method();
         let invalid = |detail: String| Error::InvalidEvent { method, detail };
-        let unavailable = |errcode, detail: String| Error::Rollout { method, errcode, detail };
-        let store = |failure: StoreFailure| {
-            unavailable(sdk_codes::STORE_UNAVAILABLE, format!("the platform's store is unavailable: {failure}"))
-        };
+        let store = |failure| store_unavailable(method, failure);
         let Some(queue) = &self.queue else {
             return Err(Error::Config(
                 "no rollout queue: set WX_ROLLOUT_QUEUE_URL (the template's Rollouts=on)".into(),
@@ -118,7 +128,7 @@ impl Rollouts {
             if record.event != template {
                 return Err(invalid(format!(
                     "rollout {} exists with another event: start it with the same event, or use another id",
-                    keys.rollout().rsplit(':').next().unwrap_or_default()
+                    keys.id()
                 )));
             }
             if given.as_ref().is_some_and(|given| given != targets) {
@@ -150,7 +160,7 @@ impl Rollouts {
                 let chunks: Vec<&[&String]> = list.chunks(CHUNK).collect();
                 let record = RolloutRecord {
                     event: template.clone(),
-                    run: new_run(),
+                    run: random_id(),
                     targets: targets.len(),
                     chunks: chunks.len(),
                     created: now_ms(),
@@ -185,13 +195,12 @@ impl Rollouts {
         // A start that ran out of time goes on from where it stopped (`after` = its answer's `next`).
         let after = event.get("after").and_then(Value::as_str).unwrap_or_default();
         let to_send: Vec<&String> = targets.iter().filter(|t| t.as_str() > after && !settled(t)).collect();
-        let rollout_id = keys.rollout().rsplit(':').next().unwrap_or_default();
         let bodies: Vec<String> = to_send
             .iter()
             .map(|target| {
                 let mut event = template.clone();
                 event["authorizerAppid"] = json!(target);
-                json!({ "rolloutId": rollout_id, "run": record.run, "event": event }).to_string()
+                json!({ "rolloutId": keys.id(), "run": record.run, "event": event }).to_string()
             })
             .collect();
         let sends: Vec<_> = bodies.chunks(BATCH).map(|batch| send(queue, batch, deadline)).collect();
@@ -203,10 +212,11 @@ impl Rollouts {
         let remaining = to_send.len() - sent_through;
         if let Some(failure) = sends.iter().find_map(|(_, failure)| failure.as_ref()) {
             if sent == 0 {
-                return Err(unavailable(
-                    sdk_codes::QUEUE_UNAVAILABLE,
-                    format!("the rollout queue took no message: {failure}; start again to send them"),
-                ));
+                return Err(Error::Rollout {
+                    method,
+                    errcode: sdk_codes::QUEUE_UNAVAILABLE,
+                    detail: format!("the rollout queue took no message: {failure}; start again to send them"),
+                });
             }
             tracing::warn!(error = %failure, remaining, "the rollout queue refused some messages; start again to send them");
         }

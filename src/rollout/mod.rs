@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 
 use crate::aws::sqs::Queue;
 use crate::config::RolloutSettings;
-use crate::error::{Error, StoreFailure};
+use crate::error::{sdk_codes, Error, StoreFailure};
 use crate::platform::stored;
 use crate::token::DurableStore;
+pub(crate) use control::Control;
 use record::is_rollout_id;
 
 /// A third-party platform's rollouts: its store, its queue, its settings.
@@ -75,4 +76,10 @@ impl Rollouts {
     ) -> Result<bool, StoreFailure> {
         stored(deadline, self.durable.swap_expiring(key, expected, value, self.keep())).await
     }
+}
+
+/// The store failed a rollout's `method` (empty for a queue record's line).
+fn store_unavailable(method: &'static str, failure: StoreFailure) -> Error {
+    let detail = format!("the platform's store is unavailable: {failure}");
+    Error::Rollout { method, errcode: sdk_codes::STORE_UNAVAILABLE, detail }
 }

@@ -129,12 +129,18 @@ pub(crate) const CHUNK: usize = 1000;
 
 /// The keys of one rollout: its record under its id; its chunks and its targets' records under its run.
 pub(crate) struct Keys {
+    id: String,
     rollout: String,
 }
 
 impl Keys {
     pub fn new(platform: &str, rollout_id: &str) -> Keys {
-        Keys { rollout: format!("wx:rollout:{platform}:{rollout_id}") }
+        Keys { id: rollout_id.to_owned(), rollout: format!("wx:rollout:{platform}:{rollout_id}") }
+    }
+
+    /// The rollout's id, as its control events and messages name it.
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     pub fn rollout(&self) -> &str {
@@ -150,8 +156,8 @@ impl Keys {
     }
 }
 
-/// A new run's id: 64 random bits in hex.
-pub(crate) fn new_run() -> String {
+/// A new random id (a run's, a claim's holder): 64 random bits in hex.
+pub(crate) fn random_id() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
 
@@ -198,6 +204,6 @@ mod tests {
         let keys = Keys::new("wxcomponent", "r1");
         assert_eq!(keys.target("0a1b", "wxa"), "wx:rollout:wxcomponent:r1:0a1b:target:wxa");
         assert_eq!(keys.chunk("0a1b", 3), "wx:rollout:wxcomponent:r1:0a1b:targets:00003");
-        assert!(is_rollout_id(&new_run()) && new_run() != new_run());
+        assert!(is_rollout_id(&random_id()) && random_id() != random_id());
     }
 }

@@ -12,13 +12,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::record::{new_run, Keys, State, TargetRecord};
-use super::{is_rollout_id, Rollouts};
+use super::record::{random_id, Keys, State, TargetRecord};
+use super::{is_rollout_id, store_unavailable, Rollouts};
 use crate::call::PluginCaller;
 use crate::clock::now_ms;
 use crate::error::{sdk_codes, Error, Failure};
 use crate::observe::{Outcome, RolloutPart, Usage};
 use crate::operation::{Operation, Request};
+use crate::present::NO_METHOD;
 use crate::wechat::client::time_left;
 use crate::wechat::is_appid;
 use wechat_wire::codes::{self, Class};
@@ -121,8 +122,7 @@ impl Rollouts {
 /// The message's rollout, target and event; or, for a message that names no rollout or target, why.
 fn read_message(body: &str) -> Result<Message, (Error, String)> {
     let invalid = |detail: &str| {
-        let error =
-            Error::InvalidEvent { method: crate::present::NO_METHOD, detail: format!("rollout message: {detail}") };
+        let error = Error::InvalidEvent { method: NO_METHOD, detail: format!("rollout message: {detail}") };
         (error, String::new())
     };
     let value: Value = serde_json::from_str(body).map_err(|_| invalid("not JSON"))?;
@@ -160,9 +160,8 @@ impl Attempt<'_> {
         let request = Request::from_event(&self.message.event);
         let dimension = request.as_ref().map_or("invalid", |r| r.operation.name());
         let last = receive_count >= rollouts.settings.max_receives;
-        let unavailable = |detail: String| {
-            Err(Error::Rollout { method: crate::present::NO_METHOD, errcode: sdk_codes::STORE_UNAVAILABLE, detail })
-        };
+        let unavailable =
+            |detail: String| Err(Error::Rollout { method: NO_METHOD, errcode: sdk_codes::STORE_UNAVAILABLE, detail });
         // Time for an exchange and the outcome's write, or leave it for another invocation.
         let attempt_deadline = deadline.checked_sub(RESERVE).unwrap_or(deadline);
         if time_left(attempt_deadline).is_none_or(|left| left < LEAST_TIME) {
@@ -171,9 +170,7 @@ impl Attempt<'_> {
 
         let current = match rollouts.read(&key, deadline).await {
             Ok(current) => current,
-            Err(failure) => {
-                return (true, "pending", unavailable(format!("the platform's store: {failure}")), dimension)
-            }
+            Err(failure) => return (true, "pending", Err(store_unavailable(NO_METHOD, failure)), dimension),
         };
         let previous = current.as_deref().map(|raw| TargetRecord::parse(raw).unwrap_or_else(|| unreadable(raw)));
         let now = now_ms();
@@ -199,7 +196,7 @@ impl Attempt<'_> {
             attempts,
             updated: now,
             lease_until: Some(lease_until),
-            holder: Some(new_run()),
+            holder: Some(random_id()),
             unsure,
             exhausted: false,
         };
@@ -212,9 +209,7 @@ impl Attempt<'_> {
                 Ok(Some(now_stored)) if now_stored == claim_raw => {}
                 _ => return (true, "running", unavailable("another attempt took the target first".into()), dimension),
             },
-            Err(failure) => {
-                return (true, "pending", unavailable(format!("the platform's store: {failure}")), dimension)
-            }
+            Err(failure) => return (true, "pending", Err(store_unavailable(NO_METHOD, failure)), dimension),
         }
 
         let (result, found_made) = match request {
