@@ -107,7 +107,7 @@ fn invoke(source: EventSource, api_base: Option<String>, timeout: f64) -> ExitCo
         Ok(event) => event,
         Err(exit) => return exit,
     };
-    let own = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let own = own_env;
     let configured = ["WX_APPID", "WX_ACCESS_TOKEN", "WX_COMPONENT_APPID"].iter().any(|name| own(name).is_some());
     // Without credentials, the demo mini program: on the embedded emulator, or on --api-base.
     let emulator = match (configured, &api_base) {
@@ -158,10 +158,11 @@ fn read_event(source: EventSource) -> Result<Value, ExitCode> {
 /// A platform chore, bounded like one invocation (10 s).
 fn platform(command: PlatformCommand) -> ExitCode {
     logging::init(logging::Target::Stderr);
-    let own = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    if own("WX_TOKEN_CACHE").is_none_or(|cache| cache == "memory") {
-        eprintln!("wxpm platform: WX_TOKEN_CACHE is memory: nothing stored outlives this command (set dynamodb://<table> or a redis:// URL)");
-    }
+    let own = own_env;
+    warn_of_a_memory_store(
+        "platform",
+        "nothing stored outlives this command (set dynamodb://<table> or a redis:// URL)",
+    );
     let Some(runtime) = runtime() else { return ExitCode::FAILURE };
     let deadline = Instant::now() + Duration::from_secs(10);
     let outcome = runtime.block_on(async {
@@ -186,6 +187,18 @@ fn platform(command: PlatformCommand) -> ExitCode {
         })
     });
     report(outcome)
+}
+
+/// This process's own setting `name`: set and not blank, as the function reads its environment.
+fn own_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Says on stderr what `wxpm <command>` misses when the store is this process's memory (`consequence`).
+fn warn_of_a_memory_store(command: &str, consequence: &str) {
+    if own_env("WX_TOKEN_CACHE").is_none_or(|cache| cache == "memory") {
+        eprintln!("wxpm {command}: WX_TOKEN_CACHE is memory: {consequence}");
+    }
 }
 
 /// The single-threaded runtime a command runs on, as the Lambda binary's; says why on stderr when there is none.

@@ -86,10 +86,11 @@ impl Function {
             std::env::set_var("RUST_LOG", "error");
         }
         logging::init(logging::Target::Stderr);
-        let own = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        if own("WX_TOKEN_CACHE").is_none_or(|cache| cache == "memory") {
-            eprintln!("wxpm rollout: WX_TOKEN_CACHE is memory: this process sees no rollout the function records (set the function's dynamodb://<table> or redis:// URL)");
-        }
+        let own = crate::own_env;
+        crate::warn_of_a_memory_store(
+            "rollout",
+            "this process sees no rollout the function records (set the function's dynamodb://<table> or redis:// URL)",
+        );
         let thrown = |e: wx_plugin_manager::Error| thrown(e.to_lambda_json());
         // A metrics line per poll is noise for a terminal; the deployed function's metrics are its own.
         let config = Config::from_lookup(|name| if name == "WX_METRICS" { Some("off".into()) } else { own(name) });
